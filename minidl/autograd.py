@@ -1,0 +1,327 @@
+"""The autograd engine: Function, the backward walk, and grad modes.
+
+How it works, in four sentences:
+
+1. Calling a ``Function`` runs its ``forward`` on raw arrays and wraps the results in Tensors.
+2. When grad mode is on and an input requires a gradient, the function remembers its inputs and
+   becomes the ``creator`` of its outputs; it holds the outputs only *weakly*, so a graph nobody
+   references anymore frees itself.
+3. ``backward`` walks the graph from the output, newest function first (each function has a
+   ``generation`` one higher than its newest input), and calls each function's ``backward``
+   with the gradients of its outputs; that ``backward`` is written with minidl ops, so the same
+   walk with ``create_graph=True`` records a graph of the gradient itself: higher-order
+   gradients come for free.
+4. Broadcasting is undone in one place, here: a gradient whose shape differs from its input's
+   shape is summed back to that shape (``sum_to``) before it is passed on.
+
+The walk is a loop over a heap, not a recursion: a chain of 100,000 ops backpropagates.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import heapq
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from minidl.backends import Backend
+from minidl.errors import BackendMismatchError, DTypeError
+
+_grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("minidl_grad_enabled", default=True)
+
+
+# --------------------------------------------------------------------------- grad modes
+def is_grad_enabled() -> bool:
+    """True when new ops are recorded for backward."""
+    return _grad_enabled.get()
+
+
+class set_grad_enabled:
+    """Context manager and decorator that turns graph recording on or off.
+
+    >>> import minidl
+    >>> x = minidl.ones(2, requires_grad=True)
+    >>> with minidl.no_grad():
+    ...     (x * 2).requires_grad
+    False
+    """
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+        self._tokens: list[contextvars.Token[bool]] = []
+
+    def __enter__(self) -> None:
+        self._tokens.append(_grad_enabled.set(self.mode))
+
+    def __exit__(self, *exc: object) -> None:
+        _grad_enabled.reset(self._tokens.pop())
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def no_grad() -> set_grad_enabled:
+    """``with minidl.no_grad():`` (or ``@minidl.no_grad()``): record nothing inside."""
+    return set_grad_enabled(False)
+
+
+def enable_grad() -> set_grad_enabled:
+    """Turn recording back on inside a ``no_grad`` block."""
+    return set_grad_enabled(True)
+
+
+# --------------------------------------------------------------------------- Function
+class Function:
+    """One differentiable op: ``forward`` on arrays, ``backward`` on Tensors.
+
+    Subclasses keep their non-tensor parameters (axis, shape, ...) in ``__init__`` and
+    implement:
+
+    * ``forward(self, *arrays) -> array | tuple[array, ...]`` using ``self.backend``'s
+      ``xp`` and kernels;
+    * ``backward(self, *grad_outputs: Tensor) -> Tensor | None | tuple`` using minidl ops,
+      one gradient per input (None where an input gets no gradient).
+
+    ``self.inputs`` holds the input Tensors; ``self.output(i)`` returns output ``i`` if it is
+    still alive (functions whose gradient uses their own output, like exp, use it).
+    """
+
+    generation: int = 0
+    inputs: Sequence[Any] | None = None
+    backend: Backend
+
+    def __call__(self, *inputs: Any) -> Any:
+        tensors = [x if isinstance(x, Tensor) else None for x in inputs]
+        first = next((t for t in tensors if t is not None), None)
+        if first is None:
+            raise TypeError(f"{type(self).__name__}: needs at least one Tensor input")
+        backend = first.backend
+        for i, t in enumerate(tensors):
+            if t is None:
+                tensors[i] = _constant_like(inputs[i], first)
+            elif t.backend is not backend:
+                raise BackendMismatchError(
+                    f"{type(self).__name__}: inputs are on backends {backend.name!r} and {t.backend.name!r}; "
+                    f"move them to one backend with .to(name)"
+                )
+        self.backend = backend
+        ys = self.forward(*[t.data for t in tensors])
+        single = not isinstance(ys, tuple)
+        if single:
+            ys = (ys,)
+        record = _grad_enabled.get() and any(t.requires_grad for t in tensors)
+        outputs = [Tensor._wrap(y, self.backend, record) for y in ys]  # forward may move to another backend
+        if record:
+            self.inputs = tensors
+            self.generation = max(t.generation for t in tensors)
+            self._outputs = [weakref.ref(o) for o in outputs]
+            self._output_meta = [(y.shape, y.dtype) for y in ys]
+            for o in outputs:
+                o.creator = self
+                o.generation = self.generation + 1
+        return outputs[0] if single else tuple(outputs)
+
+    def forward(self, *xs: Any) -> Any:
+        raise NotImplementedError
+
+    def backward(self, *gys: Any) -> Any:
+        raise NotImplementedError
+
+    def output(self, i: int = 0) -> Tensor:
+        """Output ``i`` of this call (it is alive whenever a gradient flows through it)."""
+        out = self._outputs[i]()
+        if out is None:
+            raise RuntimeError(f"{type(self).__name__}: output {i} was freed before backward")
+        return out
+
+    def release(self) -> None:
+        """Drop what was saved for backward; a second backward through here then raises."""
+        self.inputs = None
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+def _constant_like(value: Any, like: Tensor) -> Tensor:
+    """Wrap a Python scalar or array as a constant on ``like``'s backend.
+
+    NumPy 2 promotion for Python scalars: a Python number takes the tensor's dtype (a float32
+    tensor times 0.5 stays float32); a Python float with an integer tensor gives float32.
+    """
+    xp = like.backend.xp
+    if isinstance(value, bool | int | float):
+        kind = like.dtype.kind
+        if isinstance(value, float) and kind in "biu":
+            dtype = xp.float32
+        elif isinstance(value, int) and not isinstance(value, bool) and kind == "b":
+            dtype = xp.int64
+        else:
+            dtype = like.dtype
+        return Tensor._wrap(xp.asarray(value, dtype=dtype), like.backend, False)
+    return Tensor._wrap(like.backend.asarray(value), like.backend, False)
+
+
+# --------------------------------------------------------------------------- backward walk
+def _run_backward(
+    roots: Sequence[Tensor],
+    root_grads: Sequence[Tensor],
+    retain_graph: bool,
+    create_graph: bool,
+    wanted: Sequence[Tensor] | None,
+) -> list[Tensor | None] | None:
+    """Propagate ``root_grads`` from ``roots`` through the graph.
+
+    With ``wanted=None`` (``Tensor.backward``) gradients accumulate into the ``.grad`` of leaf
+    tensors. Otherwise (``minidl.grad``) the gradients of ``wanted`` are returned and no
+    ``.grad`` is touched.
+    """
+    grads: dict[int, list[Any]] = {}  # id(tensor) -> [tensor, gradient]; holding the tensor keeps the id unique
+    heap: list[tuple[int, int, Function]] = []
+    queued: set[int] = set()
+    counter = 0
+    wanted_ids = None if wanted is None else {id(t) for t in wanted}
+    leaves: list[Tensor] = []
+
+    def accumulate(t: Tensor, g: Tensor) -> None:
+        nonlocal counter
+        entry = grads.get(id(t))
+        if entry is None:
+            grads[id(t)] = [t, g]
+            f = t.creator
+            if f is not None and id(f) not in queued:
+                if f.inputs is None:
+                    raise RuntimeError(
+                        f"backward through {f.name} a second time: its graph was freed by the first "
+                        f"backward; pass retain_graph=True to the first call"
+                    )
+                queued.add(id(f))
+                counter += 1
+                heapq.heappush(heap, (-f.generation, counter, f))
+            elif f is None and wanted_ids is None:
+                leaves.append(t)
+        else:
+            entry[1] = entry[1] + g
+
+    with set_grad_enabled(create_graph):
+        for t, g in zip(roots, root_grads, strict=True):
+            accumulate(t, g)
+        while heap:
+            f = heapq.heappop(heap)[2]
+            gys = []
+            for ref, (shape, dtype) in zip(f._outputs, f._output_meta, strict=True):
+                out = ref()
+                entry = grads.get(id(out)) if out is not None else None
+                if entry is not None and (wanted_ids is None or id(out) not in wanted_ids):
+                    del grads[id(out)]  # an intermediate's gradient is not needed after this point
+                if entry is None:
+                    gys.append(Tensor._wrap(f.backend.xp.zeros(shape, dtype=dtype), f.backend, False))
+                else:
+                    gys.append(entry[1])
+            gxs = f.backward(*gys)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            for x, gx in zip(f.inputs, gxs, strict=True):
+                if gx is None or not x.requires_grad:
+                    continue
+                if gx.shape != x.shape:
+                    gx = _ops_sum_to(gx, x.shape)  # undo broadcasting: the one place it is done
+                accumulate(x, gx)
+            if not retain_graph:
+                f.release()
+
+    if wanted is not None:
+        return [grads[id(t)][1] if id(t) in grads else None for t in wanted]
+    for leaf in leaves:
+        g = grads[id(leaf)][1]
+        if not create_graph:
+            g = g.detach()
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+    return None
+
+
+def _check_root_grad(t: Tensor, g: Any) -> Tensor:
+    if g is None:
+        if t.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be created implicitly only for outputs with one element; "
+                f"got shape {t.shape}: pass grad=minidl.ones_like(out) or reduce first"
+            )
+        return Tensor._wrap(t.backend.xp.ones(t.shape, dtype=t.dtype), t.backend, False)
+    if not isinstance(g, Tensor):
+        g = Tensor._wrap(t.backend.asarray(g, dtype=t.dtype), t.backend, False)
+    if g.shape != t.shape:
+        raise ValueError(f"backward: grad has shape {g.shape} but the output has shape {t.shape}")
+    return g
+
+
+def backward(tensor: Tensor, grad: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
+    """Accumulate d(tensor)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+    Gradients *accumulate* (``+=``) like in PyTorch: call ``zero_grad`` between steps. The graph
+    is freed afterwards unless ``retain_graph=True``; ``create_graph=True`` records the backward
+    pass itself so that the resulting ``.grad`` can be differentiated again.
+    """
+    if not tensor.requires_grad:
+        raise RuntimeError("backward: this tensor does not require grad and has no creator")
+    _run_backward([tensor], [_check_root_grad(tensor, grad)], retain_graph or create_graph, create_graph, None)
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Return d(outputs)/d(inputs) without touching any ``.grad`` (like ``torch.autograd.grad``).
+
+    >>> import minidl
+    >>> x = minidl.tensor(3.0, requires_grad=True)
+    >>> (dx,) = minidl.grad(x ** 3, x, create_graph=True)
+    >>> (ddx,) = minidl.grad(dx, x)
+    >>> float(dx), float(ddx)
+    (27.0, 18.0)
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs)
+    for x in inputs:
+        if not x.requires_grad:
+            raise RuntimeError(f"grad: an input of shape {x.shape} does not require grad")
+    for o in outputs:
+        if not o.requires_grad:
+            raise RuntimeError(f"grad: an output of shape {o.shape} does not require grad (computed under no_grad?)")
+    roots = [_check_root_grad(o, g) for o, g in zip(outputs, grad_outputs, strict=True)]
+    if retain_graph is None:
+        retain_graph = create_graph
+    result = _run_backward(outputs, roots, retain_graph, create_graph, inputs)
+    assert result is not None
+    for x, g in zip(inputs, result, strict=True):
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"grad: an input of shape {x.shape} was not used to compute the outputs; "
+                f"pass allow_unused=True to get None for it"
+            )
+    return tuple(g if g is None or create_graph else g.detach() for g in result)
+
+
+def _require_float(op: str, t: Tensor) -> None:
+    if t.dtype.kind != "f":
+        raise DTypeError(f"{op}: only floating point tensors can require gradients, got dtype {t.dtype}")
+
+
+# Bottom imports: Tensor and the ops use Function, so they are imported after it is defined.
+from minidl.tensor import Tensor  # noqa: E402
+from minidl.ops.shape import sum_to as _ops_sum_to  # noqa: E402

@@ -1,0 +1,395 @@
+"""Elementwise ops: arithmetic, exp/log, trigonometry, activations, where/clip.
+
+Each class is one op: ``forward`` on arrays, ``backward`` on Tensors with other minidl ops, so
+that the gradient is itself differentiable. Broadcasting needs no code here: the engine sums a
+gradient back to its input's shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from minidl.autograd import Function
+from minidl.errors import shape_error
+from minidl.tensor import Tensor
+
+
+class _Binary(Function):
+    """Binary op whose shape error names the op and both shapes."""
+
+    def __call__(self, a: Any, b: Any) -> Any:
+        try:
+            return super().__call__(a, b)
+        except ValueError as e:
+            if "broadcast" not in str(e):
+                raise
+            raise shape_error(self.name.lower(), _shape(a), _shape(b), expected="shapes that broadcast") from None
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(getattr(x, "shape", ()))
+
+
+class Add(_Binary):
+    """y = a + b;  dy/da = 1, dy/db = 1."""
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        return gy, gy
+
+
+class Sub(_Binary):
+    """y = a - b;  dy/da = 1, dy/db = -1."""
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        return gy, -gy
+
+
+class Mul(_Binary):
+    """y = a * b;  dy/da = b, dy/db = a."""
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return gy * b, gy * a
+
+
+class Div(_Binary):
+    """y = a / b;  dy/da = 1 / b, dy/db = -a / b^2."""
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = gy / b
+        return ga, -ga * a / b
+
+
+class Pow(_Binary):
+    """y = a ** b;  dy/da = b a^(b-1), dy/db = y log(a)  (only needed, and only defined, for a > 0)."""
+
+    def forward(self, a, b):
+        return a**b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = gy * b * a ** (b - 1) if a.requires_grad else None
+        gb = gy * self.output() * log(a) if b.requires_grad else None
+        return ga, gb
+
+
+class PowScalar(Function):
+    """y = x ** c for a Python number c;  dy/dx = c x^(c-1)."""
+
+    def __init__(self, c: float) -> None:
+        self.c = c
+
+    def forward(self, x):
+        return x**self.c
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return gy * self.c * x ** (self.c - 1)
+
+
+class Neg(Function):
+    """y = -x;  dy/dx = -1."""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Abs(Function):
+    """y = |x|;  dy/dx = sign(x)  (0 at 0, like PyTorch)."""
+
+    def forward(self, x):
+        return self.backend.xp.abs(x)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return mask(gy, self.backend.xp.sign(x.data))
+
+
+class Exp(Function):
+    """y = e^x;  dy/dx = y."""
+
+    def forward(self, x):
+        return self.backend.xp.exp(x)
+
+    def backward(self, gy):
+        return gy * self.output()
+
+
+class Log(Function):
+    """y = ln x;  dy/dx = 1 / x."""
+
+    def forward(self, x):
+        return self.backend.xp.log(x)
+
+    def backward(self, gy):
+        return gy / self.inputs[0]
+
+
+class Log1p(Function):
+    """y = ln(1 + x), accurate for small x;  dy/dx = 1 / (1 + x)."""
+
+    def forward(self, x):
+        return self.backend.xp.log1p(x)
+
+    def backward(self, gy):
+        return gy / (self.inputs[0] + 1)
+
+
+class Sqrt(Function):
+    """y = sqrt(x);  dy/dx = 1 / (2 y)."""
+
+    def forward(self, x):
+        return self.backend.xp.sqrt(x)
+
+    def backward(self, gy):
+        return gy / (self.output() * 2)
+
+
+class Sin(Function):
+    """y = sin x;  dy/dx = cos x."""
+
+    def forward(self, x):
+        return self.backend.xp.sin(x)
+
+    def backward(self, gy):
+        return gy * cos(self.inputs[0])
+
+
+class Cos(Function):
+    """y = cos x;  dy/dx = -sin x."""
+
+    def forward(self, x):
+        return self.backend.xp.cos(x)
+
+    def backward(self, gy):
+        return -gy * sin(self.inputs[0])
+
+
+class Tanh(Function):
+    """y = tanh x;  dy/dx = 1 - y^2."""
+
+    def forward(self, x):
+        return self.backend.xp.tanh(x)
+
+    def backward(self, gy):
+        y = self.output()
+        return gy * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x) = (1 + tanh(x/2)) / 2 (the tanh form never overflows);  dy/dx = y (1 - y)."""
+
+    def forward(self, x):
+        y = self.backend.xp.tanh(x * 0.5)
+        y *= 0.5
+        y += 0.5
+        return y
+
+    def backward(self, gy):
+        y = self.output()
+        return gy * y * (1 - y)
+
+
+class Mask(Function):
+    """y = x * m for a constant array m (the gradient rule of relu, clip, where, max);  dy/dx = m."""
+
+    def __init__(self, mask: Any) -> None:
+        self.mask = mask
+
+    def forward(self, x):
+        return x * self.mask
+
+    def backward(self, gy):
+        return mask(gy, self.mask)
+
+
+class Relu(Function):
+    """y = max(x, 0);  dy/dx = 1 where x > 0 else 0."""
+
+    def forward(self, x):
+        return self.backend.xp.maximum(x, 0)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        return mask(gy, (x > 0).astype(x.dtype))
+
+
+class Maximum(_Binary):
+    """y = max(a, b);  the gradient goes to the larger input (split evenly on ties)."""
+
+    def forward(self, a, b):
+        return self.backend.xp.maximum(a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return _split_by_winner(gy, a.data > b.data, a.data == b.data)
+
+
+class Minimum(_Binary):
+    """y = min(a, b);  the gradient goes to the smaller input (split evenly on ties)."""
+
+    def forward(self, a, b):
+        return self.backend.xp.minimum(a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return _split_by_winner(gy, a.data < b.data, a.data == b.data)
+
+
+def _split_by_winner(gy: Tensor, a_wins: Any, tie: Any) -> tuple[Tensor, Tensor]:
+    dtype = gy.dtype
+    ma = a_wins.astype(dtype) + tie.astype(dtype) * 0.5
+    return mask(gy, ma), mask(gy, 1 - ma)
+
+
+class Clip(Function):
+    """y = min(max(x, lo), hi);  dy/dx = 1 inside [lo, hi], 0 where clipped."""
+
+    def __init__(self, lo: float | None, hi: float | None) -> None:
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        return self.backend.xp.clip(x, self.lo, self.hi)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        inside = self.backend.xp.ones(x.shape, dtype=bool)
+        if self.lo is not None:
+            inside &= x >= self.lo
+        if self.hi is not None:
+            inside &= x <= self.hi
+        return mask(gy, inside.astype(x.dtype))
+
+
+class Where(Function):
+    """y = a where cond else b (cond is constant);  dy/da = cond, dy/db = not cond."""
+
+    def __init__(self, cond: Any) -> None:
+        self.cond = cond
+
+    def forward(self, a, b):
+        return self.backend.xp.where(self.cond, a, b)
+
+    def backward(self, gy):
+        dtype = gy.dtype
+        return mask(gy, self.cond.astype(dtype)), mask(gy, (~self.cond).astype(dtype))
+
+
+# --------------------------------------------------------------------------- functional API
+def add(a: Any, b: Any) -> Tensor:
+    """a + b with numpy broadcasting."""
+    return Add()(a, b)
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    """a - b with numpy broadcasting."""
+    return Sub()(a, b)
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """a * b with numpy broadcasting."""
+    return Mul()(a, b)
+
+
+def div(a: Any, b: Any) -> Tensor:
+    """a / b with numpy broadcasting."""
+    return Div()(a, b)
+
+
+def pow(a: Any, b: Any) -> Tensor:
+    """a ** b; a Python-number exponent uses the cheaper PowScalar."""
+    if isinstance(a, Tensor) and isinstance(b, int | float) and not isinstance(b, bool):
+        return PowScalar(b)(a)
+    return Pow()(a, b)
+
+
+def neg(x: Tensor) -> Tensor:
+    return Neg()(x)
+
+
+def abs(x: Tensor) -> Tensor:
+    return Abs()(x)
+
+
+def exp(x: Tensor) -> Tensor:
+    return Exp()(x)
+
+
+def log(x: Tensor) -> Tensor:
+    return Log()(x)
+
+
+def log1p(x: Tensor) -> Tensor:
+    return Log1p()(x)
+
+
+def sqrt(x: Tensor) -> Tensor:
+    return Sqrt()(x)
+
+
+def sin(x: Tensor) -> Tensor:
+    return Sin()(x)
+
+
+def cos(x: Tensor) -> Tensor:
+    return Cos()(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    return Tanh()(x)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    return Sigmoid()(x)
+
+
+def relu(x: Tensor) -> Tensor:
+    return Relu()(x)
+
+
+def mask(x: Tensor, m: Any) -> Tensor:
+    """x * m where m is a constant array of x's backend (no gradient flows into m)."""
+    return Mask(m)(x)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    return Maximum()(a, b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    return Minimum()(a, b)
+
+
+def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
+    """Clamp x into [min, max] (either bound may be None)."""
+    if min is None and max is None:
+        raise ValueError("clip: at least one of min and max must be given")
+    return Clip(min, max)(x)
+
+
+clamp = clip
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """Pick ``a`` where ``cond`` is true, ``b`` elsewhere (cond is a bool tensor or array)."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError("where: at least one of a and b must be a Tensor")
+    ref = a if isinstance(a, Tensor) else b
+    c = cond.data if isinstance(cond, Tensor) else ref.backend.asarray(cond)
+    return Where(c.astype(bool))(a, b)

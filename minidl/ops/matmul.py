@@ -1,0 +1,101 @@
+"""Matrix products: ``matmul`` (the ``@`` operator) and ``einsum``.
+
+For C = A @ B with A (..., n, k) and B (..., k, m):
+    dL/dA = dL/dC @ B^T   (..., n, m) @ (..., m, k)
+    dL/dB = A^T @ dL/dC   (..., k, n) @ (..., n, m)
+Batch axes broadcast like numpy; the engine sums the gradient back over broadcast batch axes.
+1-d operands are promoted to matrices and the added axis removed again, as numpy does.
+"""
+
+from __future__ import annotations
+
+from minidl.autograd import Function
+from minidl.errors import shape_error
+from minidl.ops.shape import squeeze, swapaxes, unsqueeze
+from minidl.tensor import Tensor
+
+
+class MatMul(Function):
+    """C = A @ B for ndim >= 2 (see the module docstring for the gradient)."""
+
+    def forward(self, a, b):
+        if a.shape[-1] != b.shape[-2]:
+            raise shape_error("matmul", a.shape, b.shape, expected=f"a.shape[-1] == b.shape[-2] ({a.shape[-1]} != {b.shape[-2]})")
+        try:
+            return self.backend.matmul(a, b)
+        except ValueError:
+            raise shape_error("matmul", a.shape, b.shape, expected="batch dimensions that broadcast") from None
+
+    def backward(self, gc):
+        a, b = self.inputs
+        ga = matmul(gc, swapaxes(b, -1, -2)) if a.requires_grad else None
+        gb = matmul(swapaxes(a, -1, -2), gc) if b.requires_grad else None
+        return ga, gb
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with numpy semantics (batched, broadcasting, 1-d promotion)."""
+    if not isinstance(a, Tensor):
+        a = Tensor(a, backend=b.backend, dtype=b.dtype)
+    if not isinstance(b, Tensor):
+        b = Tensor(b, backend=a.backend, dtype=a.dtype)
+    if a.ndim == 0 or b.ndim == 0:
+        raise shape_error("matmul", a.shape, b.shape, expected="operands with at least one dimension")
+    if a.ndim >= 2 and b.ndim >= 2:
+        return MatMul()(a, b)
+    a2 = unsqueeze(a, 0) if a.ndim == 1 else a
+    b2 = unsqueeze(b, -1) if b.ndim == 1 else b
+    c = MatMul()(a2, b2)
+    if b.ndim == 1:
+        c = squeeze(c, -1)
+    if a.ndim == 1:
+        c = squeeze(c, -2 if b.ndim > 1 else -1)
+    return c
+
+
+class Einsum(Function):
+    """y = einsum(subscripts, *operands);  the gradient of operand i is the einsum of dL/dy with
+    every other operand into operand i's subscripts (then broadcast over the letters that only
+    operand i had, which were summed away)."""
+
+    def __init__(self, inputs: list[str], output: str) -> None:
+        self.in_subs, self.out_sub = inputs, output
+
+    def forward(self, *xs):
+        return self.backend.xp.einsum(",".join(self.in_subs) + "->" + self.out_sub, *xs)
+
+    def backward(self, gy):
+        grads = []
+        for i, x in enumerate(self.inputs):
+            if not x.requires_grad:
+                grads.append(None)
+                continue
+            others = [t for j, t in enumerate(self.inputs) if j != i]
+            other_subs = [s for j, s in enumerate(self.in_subs) if j != i]
+            known = set(self.out_sub).union(*other_subs)
+            target = "".join(c for c in self.in_subs[i] if c in known)
+            g = einsum(",".join([self.out_sub, *other_subs]) + "->" + target, gy, *others)
+            if target != self.in_subs[i]:  # letters only x had: broadcast the gradient over them
+                shape = [x.shape[k] if c in known else 1 for k, c in enumerate(self.in_subs[i])]
+                g = g.reshape(shape).broadcast_to(x.shape)
+            grads.append(g)
+        return tuple(grads)
+
+
+def einsum(subscripts: str, *operands: Tensor) -> Tensor:
+    """Einstein summation, e.g. ``einsum("bij,bjk->bik", a, b)``. Explicit ``->`` output, no
+    ellipsis and no repeated letter within one operand (diagonals) in this version."""
+    subscripts = subscripts.replace(" ", "")
+    if "->" not in subscripts or "." in subscripts:
+        raise ValueError(f"einsum: write explicit output subscripts without '...', got {subscripts!r}")
+    lhs, out = subscripts.split("->")
+    ins = lhs.split(",")
+    if len(ins) != len(operands):
+        raise ValueError(f"einsum: {len(ins)} operand subscripts but {len(operands)} operands")
+    for s, t in zip(ins, operands, strict=True):
+        if len(set(s)) != len(s):
+            raise ValueError(f"einsum: repeated letter in {s!r} (diagonals) is not supported")
+        if len(s) != t.ndim:
+            raise shape_error("einsum", t.shape, expected=f"{len(s)} dimensions for subscripts {s!r}")
+    return Einsum(ins, out)(*operands)
+

@@ -1,0 +1,302 @@
+"""Shape ops: reshape, transpose, broadcast, sum_to, concatenation, split, pad, casts.
+
+None of these change values, so every gradient is the inverse movement of the incoming gradient:
+reshape back, transpose back, sum what was broadcast, slice what was concatenated or padded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from minidl.autograd import Function
+from minidl.backends import Backend
+from minidl.errors import ShapeError, shape_error
+from minidl.tensor import Tensor
+
+
+def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    """Accept both f(2, 3) and f((2, 3))."""
+    if len(shape) == 1 and isinstance(shape[0], Sequence | np.ndarray):
+        return tuple(int(s) for s in shape[0])
+    return tuple(int(s) for s in shape)
+
+
+class Reshape(Function):
+    """y = x viewed with a new shape;  dL/dx = dL/dy reshaped to x's shape."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise shape_error("reshape", x.shape, expected=f"{x.size} elements to fit shape {self.shape}") from None
+
+    def backward(self, gy):
+        return reshape(gy, self.in_shape)
+
+
+class Transpose(Function):
+    """y = x with axes permuted;  dL/dx = dL/dy permuted by the inverse permutation."""
+
+    def __init__(self, axes: tuple[int, ...]) -> None:
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        return Transpose(tuple(np.argsort(self.axes)))(gy)
+
+
+class BroadcastTo(Function):
+    """y = x repeated along broadcast axes;  dL/dx = dL/dy summed over those axes (sum_to)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        try:
+            return self.backend.xp.broadcast_to(x, self.shape)
+        except ValueError:
+            raise shape_error("broadcast_to", x.shape, self.shape, expected="shapes that broadcast") from None
+
+    def backward(self, gy):
+        return sum_to(gy, self.in_shape)
+
+
+class SumTo(Function):
+    """y = x summed down to ``shape`` (the inverse of broadcasting);  dL/dx = broadcast_to(dL/dy)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        lead = x.ndim - len(self.shape)
+        axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(self.shape) if n == 1 and x.shape[i + lead] != 1)
+        y = x.sum(axis=axes, keepdims=True) if axes else x
+        return y.reshape(self.shape) if lead else y
+
+    def backward(self, gy):
+        return broadcast_to(gy, self.in_shape)
+
+
+class Copy(Function):
+    """y = a copy of x (optionally another dtype or backend);  dL/dx = dL/dy moved back."""
+
+    def __init__(self, dtype: Any = None, target: Backend | None = None) -> None:
+        self.dtype, self.target = dtype, target
+
+    def forward(self, x):
+        self.in_dtype, self.source = x.dtype, self.backend
+        if self.target is not None and self.target is not self.source:
+            self.backend = self.target  # Function.__call__ wraps the outputs on self.backend
+            return self.target.asarray(self.source.to_numpy(x))
+        return x.astype(self.dtype if self.dtype is not None else x.dtype, copy=True)
+
+    def backward(self, gy):
+        if self.target is not None and self.target is not self.source:
+            return Copy(target=self.source)(gy)
+        return Copy(dtype=self.in_dtype)(gy) if gy.dtype != self.in_dtype else gy
+
+
+class Concatenate(Function):
+    """y = [x1, x2, ...] joined along ``axis``;  dL/dxi = the slice of dL/dy that xi became."""
+
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
+        try:
+            return self.backend.xp.concatenate(xs, axis=self.axis)
+        except ValueError:
+            raise shape_error(
+                "cat", *[x.shape for x in xs], expected=f"equal sizes on every axis except axis {self.axis}"
+            ) from None
+
+    def backward(self, gy):
+        return split(gy, self.sizes, self.axis)
+
+
+class Split(Function):
+    """(y1, y2, ...) = consecutive slices of x along ``axis``;  dL/dx = cat(dL/dy1, dL/dy2, ...)."""
+
+    def __init__(self, sizes: list[int], axis: int) -> None:
+        self.sizes, self.axis = sizes, axis
+
+    def forward(self, x):
+        offsets = np.cumsum(self.sizes)[:-1].tolist()
+        return tuple(self.backend.xp.split(x, offsets, axis=self.axis))
+
+    def backward(self, *gys):
+        return cat(list(gys), self.axis)
+
+
+class Pad(Function):
+    """y = x with ``value`` added around it (``pad_width`` as in numpy.pad);  dL/dx = the middle of dL/dy."""
+
+    def __init__(self, pad_width: tuple[tuple[int, int], ...], value: float) -> None:
+        self.pad_width, self.value = pad_width, value
+
+    def forward(self, x):
+        return self.backend.xp.pad(x, self.pad_width, constant_values=self.value)
+
+    def backward(self, gy):
+        index = tuple(slice(lo, gy.shape[i] - hi) for i, (lo, hi) in enumerate(self.pad_width))
+        return gy[index]
+
+
+# --------------------------------------------------------------------------- functional API
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    """x with a new shape (one entry may be -1); shares memory where numpy can."""
+    shape = _shape_arg(shape)
+    if shape == x.shape:
+        return x
+    return Reshape(shape)(x)
+
+
+view = reshape
+
+
+def transpose(x: Tensor, *axes: Any) -> Tensor:
+    """Permute axes (all reversed when none are given). ``transpose(x, 0, 1)`` on a 2-d tensor swaps them."""
+    if not axes:
+        return Transpose(tuple(reversed(range(x.ndim))))(x)
+    axes = _shape_arg(axes)
+    if len(axes) == 2 and x.ndim != 2:  # PyTorch style: transpose(dim0, dim1)
+        return swapaxes(x, *axes)
+    return permute(x, *axes)
+
+
+def permute(x: Tensor, *axes: Any) -> Tensor:
+    """Reorder the axes of x: ``y.shape[i] == x.shape[axes[i]]``."""
+    axes = _shape_arg(axes)
+    if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        raise shape_error("permute", x.shape, expected=f"a permutation of {x.ndim} axes, got {axes}")
+    return Transpose(tuple(a % x.ndim for a in axes))(x)
+
+
+def swapaxes(x: Tensor, axis1: int, axis2: int) -> Tensor:
+    axes = list(range(x.ndim))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return Transpose(tuple(axes))(x)
+
+
+def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
+    shape = tuple(int(s) for s in shape)
+    if shape == x.shape:
+        return x
+    return BroadcastTo(shape)(x)
+
+
+def expand(x: Tensor, *shape: Any) -> Tensor:
+    """PyTorch's expand: like broadcast_to, and -1 keeps that axis's size."""
+    shape = _shape_arg(shape)
+    lead = len(shape) - x.ndim
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
+    return broadcast_to(x, shape)
+
+
+def sum_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Sum x down to ``shape``, the inverse of broadcasting ``shape`` up to ``x.shape``."""
+    if x.shape == shape:
+        return x
+    return SumTo(tuple(shape))(x)
+
+
+def squeeze(x: Tensor, axis: Any = None) -> Tensor:
+    """Remove axes of size 1 (all of them, or only ``axis``; a non-1 axis is left alone like PyTorch)."""
+    if axis is None:
+        axes = {i for i, n in enumerate(x.shape) if n == 1}
+    else:
+        axes = {a % x.ndim for a in (axis if isinstance(axis, tuple | list) else (axis,)) if x.shape[a] == 1}
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def unsqueeze(x: Tensor, axis: int) -> Tensor:
+    """Insert an axis of size 1 at ``axis`` (negative counts from the end of the new shape)."""
+    axis = axis % (x.ndim + 1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge axes ``start_dim..end_dim`` into one."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    return reshape(x, x.shape[:s] + (math.prod(x.shape[s : e + 1]),) + x.shape[e + 1 :])
+
+
+def cat(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing axis."""
+    if len(tensors) == 0:
+        raise ValueError("cat: expected a non-empty sequence of tensors")
+    return Concatenate(axis if dim is None else dim)(*tensors)
+
+
+concat = cat
+concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors along a new axis."""
+    axis = axis if dim is None else dim
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise shape_error("stack", *[t.shape for t in tensors], expected="tensors of one shape")
+    return cat([unsqueeze(t, axis) for t in tensors], axis)
+
+
+def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
+    """PyTorch's split: chunks of ``split_size`` (the last may be smaller), or the given sizes."""
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        sizes = [min(step, n - i) for i in range(0, n, step)]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n:
+            raise ShapeError(f"split: sizes {sizes} add up to {sum(sizes)}, but axis {axis} has {n} elements")
+    return Split(sizes, axis)(x) if len(sizes) > 1 else (x,)
+
+
+def chunk(x: Tensor, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
+    """Split into ``chunks`` pieces of size ceil(n / chunks) (PyTorch semantics)."""
+    return split(x, math.ceil(x.shape[axis] / chunks), axis)
+
+
+def pad(x: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
+    """Constant padding. ``pad_width`` is numpy's ((before, after), ...) per axis, or PyTorch's
+    flat tuple (last_before, last_after, prev_before, prev_after, ...) counting from the last axis."""
+    if len(pad_width) and isinstance(pad_width[0], int):
+        flat = list(pad_width)
+        pairs = [(0, 0)] * x.ndim
+        for i in range(len(flat) // 2):
+            pairs[x.ndim - 1 - i] = (flat[2 * i], flat[2 * i + 1])
+        pad_width = pairs
+    return Pad(tuple((int(a), int(b)) for a, b in pad_width), value)(x)
+
+
+def clone(x: Tensor) -> Tensor:
+    return Copy()(x)
+
+
+def astype(x: Tensor, dtype: Any) -> Tensor:
+    if x.dtype == np.dtype(dtype):
+        return x
+    return Copy(dtype=dtype)(x)
+
+
+def to_backend(x: Tensor, backend: Backend) -> Tensor:
+    if x.backend is backend:
+        return x
+    return Copy(target=backend)(x)

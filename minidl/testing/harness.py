@@ -1,0 +1,203 @@
+"""The op test harness: declare an op once, test it on every backend and dtype.
+
+A contributor writes, in a test file::
+
+    from minidl.testing import OpCase, make_op_tests, randn
+
+    CASES = [
+        OpCase("tanh", lambda x: x.tanh(), np.tanh, [randn(3, 4)]),
+    ]
+    test_forward, test_backward, test_double_backward = make_op_tests(CASES)
+
+and pytest runs, for every case x every known backend x (float32, float64):
+
+* forward: the minidl result against the NumPy float64 ``reference`` on the same values, and the
+  output dtype (float32 in, float32 out);
+* backward: in float64, autograd against central finite differences (``gradcheck``); in float32,
+  the gradient against the float64 gradient, and its dtype;
+* double backward: the same for second derivatives (``gradgradcheck``).
+
+Backends that are not installed (or have no device) skip with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from minidl.autograd import grad
+from minidl.backends import BackendUnavailableError, get_backend, known
+from minidl.tensor import Tensor
+from minidl.testing.gradcheck import _as_tuple, _scalar, _weights, gradcheck, gradgradcheck
+
+# An input spec draws one input array: spec(rng, dtype) -> numpy array.
+InputSpec = Callable[[np.random.Generator, Any], np.ndarray]
+
+
+def randn(*shape: int, scale: float = 1.0) -> InputSpec:
+    """Standard normal input (times ``scale``)."""
+    return lambda rng, dtype: (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def uniform(*shape: int, low: float = -1.0, high: float = 1.0) -> InputSpec:
+    return lambda rng, dtype: rng.uniform(low, high, size=shape).astype(dtype)
+
+
+def positive(*shape: int, low: float = 0.5, high: float = 2.0) -> InputSpec:
+    """Inputs away from 0 (for log, sqrt, division, powers)."""
+    return uniform(*shape, low=low, high=high)
+
+
+def distinct(*shape: int) -> InputSpec:
+    """Values spaced at least 0.1 apart: max/min/sort have no ties and finite differences never swap them."""
+    size = int(np.prod(shape))
+    return lambda rng, dtype: (rng.permutation(size).reshape(shape) * 0.1 - size * 0.05).astype(dtype)
+
+
+def integers(*shape: int, high: int, low: int = 0) -> InputSpec:
+    """An int64 input (indices, labels): never differentiated, never cast."""
+    return lambda rng, dtype: rng.integers(low, high, size=shape).astype(np.int64)
+
+
+def fixed(array: Any) -> InputSpec:
+    """A fixed value (cast to the case dtype when it is floating point)."""
+    a = np.asarray(array)
+    return lambda rng, dtype: a.astype(dtype) if a.dtype.kind == "f" else a.copy()
+
+
+@dataclass
+class OpCase:
+    """One op to test: inputs, the minidl call and an independent NumPy float64 reference.
+
+    ``reference`` may be None when no independent formula is practical; then the forward is
+    still checked for dtype and backends against the NumPy backend in float64.
+    """
+
+    name: str
+    op: Callable[..., Any]
+    reference: Callable[..., Any] | None
+    inputs: Sequence[InputSpec]
+    backward: bool = True
+    double_backward: bool = True
+    directional: bool = False  # finite differences along one direction (large inputs)
+    tol32: tuple[float, float] = (1e-4, 1e-5)  # (rtol, atol) for float32 results
+    tol64: tuple[float, float] = (1e-7, 1e-9)
+    seed: int = 0
+    dtypes: tuple[Any, ...] = (np.float32, np.float64)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def arrays(self, dtype: Any) -> list[np.ndarray]:
+        rng = np.random.default_rng(self.seed)
+        return [spec(rng, dtype) for spec in self.inputs]
+
+    def tensors(self, backend: str, dtype: Any, requires_grad: bool = True) -> list[Tensor]:
+        be = get_backend(backend)
+        return [Tensor(a, backend=be, requires_grad=requires_grad and a.dtype.kind == "f") for a in self.arrays(dtype)]
+
+
+# --------------------------------------------------------------------------- checks
+def _to_numpy(outs: tuple[Tensor, ...]) -> list[np.ndarray]:
+    return [o.backend.to_numpy(o.data) for o in outs]
+
+
+def check_forward(case: OpCase, backend: str, dtype: Any) -> None:
+    outs = _as_tuple(case.op(*case.tensors(backend, dtype, requires_grad=False)))
+    if case.reference is not None:
+        expected = case.reference(*case.arrays(np.float64))
+    else:
+        expected = _to_numpy(_as_tuple(case.op(*case.tensors("numpy", np.float64, requires_grad=False))))
+    expected = expected if isinstance(expected, tuple | list) else (expected,)
+    rtol, atol = case.tol32 if dtype == np.float32 else case.tol64
+    for o, e in zip(outs, expected, strict=True):
+        e = np.asarray(e)
+        if e.dtype.kind == "f":
+            assert o.dtype == dtype, f"{case.name}: output dtype {o.dtype}, expected {np.dtype(dtype)}"
+        assert o.shape == e.shape, f"{case.name}: output shape {o.shape}, expected {e.shape}"
+        np.testing.assert_allclose(o.backend.to_numpy(o.data), e, rtol=rtol, atol=atol, err_msg=case.name)
+
+
+def _grads(case: OpCase, backend: str, dtype: Any, order: int) -> list[np.ndarray]:
+    """First (order=1) or second (order=2, along fixed weights) derivatives as numpy arrays."""
+    xs = case.tensors(backend, dtype)
+    wrt = [x for x in xs if x.requires_grad]
+    outs = _as_tuple(case.op(*xs))
+    gs = grad(_scalar(outs, _weights(outs, case.seed)), wrt, create_graph=order == 2, allow_unused=True)
+    if order == 2:
+        live = [g for g in gs if g is not None and g.requires_grad]
+        if not live:
+            return [np.zeros(x.shape, dtype) for x in wrt]
+        gs = grad(_scalar(tuple(live), _weights(tuple(live), case.seed + 7)), wrt, allow_unused=True)
+    result = []
+    for x, g in zip(wrt, gs, strict=True):
+        if g is None:
+            result.append(np.zeros(x.shape, dtype))
+            continue
+        assert g.dtype == dtype, f"{case.name}: gradient dtype {g.dtype}, expected {np.dtype(dtype)}"
+        assert g.shape == x.shape, f"{case.name}: gradient shape {g.shape}, input shape {x.shape}"
+        result.append(g.backend.to_numpy(g.data))
+    return result
+
+
+def check_backward(case: OpCase, backend: str, dtype: Any, order: int = 1) -> None:
+    if dtype == np.float64:
+        check = gradcheck if order == 1 else gradgradcheck
+        check(case.op, case.tensors(backend, np.float64), directional=case.directional, seed=case.seed)
+        return
+    got = _grads(case, backend, dtype, order)
+    want = _grads(case, "numpy", np.float64, order)
+    rtol, atol = case.tol32
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=rtol * 10, atol=atol * 10, err_msg=f"{case.name} (order {order})")
+
+
+# --------------------------------------------------------------------------- pytest glue
+def backend_params() -> list[Any]:
+    """pytest params for every known backend; unavailable ones skip with the reason."""
+    import pytest
+
+    params = []
+    for name in known():
+        try:
+            get_backend(name)
+            marks: Any = ()
+        except BackendUnavailableError as e:
+            marks = pytest.mark.skip(reason=str(e))
+        if name in ("cupy", "numba-cuda"):
+            marks = [pytest.mark.gpu] + ([marks] if marks else [])
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params
+
+
+def make_op_tests(cases: Sequence[OpCase]) -> tuple[Callable[..., None], Callable[..., None], Callable[..., None]]:
+    """Three pytest test functions (forward, backward, double backward) over cases x backends x dtypes."""
+    import pytest
+
+    def dtype_params(case: OpCase) -> list[Any]:
+        return [pytest.param(case, d, id=f"{case.name}-{np.dtype(d).name}") for d in case.dtypes]
+
+    all_cases = [p for c in cases for p in dtype_params(c)]
+    grad_cases = [p for c in cases if c.backward for p in dtype_params(c)]
+    grad2_cases = [p for c in cases if c.backward and c.double_backward for p in dtype_params(c)]
+
+    @pytest.mark.parametrize("backend", backend_params())
+    @pytest.mark.parametrize(("case", "dtype"), all_cases)
+    def test_forward(case: OpCase, dtype: Any, backend: str) -> None:
+        check_forward(case, backend, dtype)
+
+    @pytest.mark.parametrize("backend", backend_params())
+    @pytest.mark.parametrize(("case", "dtype"), grad_cases)
+    def test_backward(case: OpCase, dtype: Any, backend: str) -> None:
+        check_backward(case, backend, dtype, order=1)
+
+    @pytest.mark.parametrize("backend", backend_params())
+    @pytest.mark.parametrize(("case", "dtype"), grad2_cases)
+    def test_double_backward(case: OpCase, dtype: Any, backend: str) -> None:
+        check_backward(case, backend, dtype, order=2)
+
+    return test_forward, test_backward, test_double_backward
