@@ -23,10 +23,11 @@ def _axes(ndim: int, axis: Any) -> tuple[int, ...]:
         return tuple(range(ndim))
     if isinstance(axis, int):
         axis = (axis,)
+    bound = ndim if ndim > 0 else 1  # (this module's max/min shadow the builtins)
     for a in axis:
-        if not -max(ndim, 1) <= a < max(ndim, 1):
+        if not -bound <= a < bound:
             raise IndexError(f"reduction: axis {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(a % max(ndim, 1) for a in axis)) if ndim else ()
+    return tuple(sorted(a % bound for a in axis)) if ndim else ()
 
 
 def _pick(axis: Any, keepdims: bool, dim: Any, keepdim: bool | None) -> tuple[Any, bool]:
