@@ -1,0 +1,197 @@
+"""The autograd engine: higher-order gradients, long chains, memory, graph freeing, grad modes."""
+
+import gc
+import threading
+import tracemalloc
+import weakref
+
+import numpy as np
+import pytest
+
+import minidl
+from minidl.backends.numpy_backend import NumpyBackend
+from minidl.tensor import Tensor
+
+
+def test_second_derivative_of_tanh_matches_closed_form():
+    x0 = np.linspace(-2, 2, 9)
+    x = minidl.tensor(x0, requires_grad=True)
+    (dy,) = minidl.grad(x.tanh().sum(), x, create_graph=True)
+    (d2y,) = minidl.grad(dy.sum(), x)
+    t = np.tanh(x0)
+    np.testing.assert_allclose(dy.detach().numpy(), 1 - t**2, rtol=1e-12)
+    np.testing.assert_allclose(d2y.numpy(), -2 * t * (1 - t**2), rtol=1e-12)
+
+
+def test_third_derivative_of_power():
+    x = minidl.tensor(1.5, dtype=np.float64, requires_grad=True)
+    g1 = minidl.grad(x**4, x, create_graph=True)[0]
+    g2 = minidl.grad(g1, x, create_graph=True)[0]
+    g3 = minidl.grad(g2, x)[0]
+    assert (g1.item(), g2.item(), g3.item()) == pytest.approx((4 * 1.5**3, 12 * 1.5**2, 24 * 1.5))
+
+
+def test_hessian_vector_product_of_small_mlp_matches_closed_form():
+    # f(x) = w2 . tanh(W1 x);  H = W1^T diag(w2 * tanh''(W1 x)) W1 with tanh'' = -2 t (1 - t^2)
+    rng = np.random.default_rng(0)
+    W1, w2 = rng.standard_normal((5, 3)), rng.standard_normal(5)
+    x0, v = rng.standard_normal(3), rng.standard_normal(3)
+    x = minidl.tensor(x0, requires_grad=True)
+    f = (minidl.tensor(W1) @ x).tanh() @ minidl.tensor(w2)
+    (g,) = minidl.grad(f, x, create_graph=True)
+    (hvp,) = minidl.grad((g * minidl.tensor(v)).sum(), x)
+    t = np.tanh(W1 @ x0)
+    expected = W1.T @ (w2 * (-2 * t * (1 - t**2)) * (W1 @ v))
+    np.testing.assert_allclose(g.detach().numpy(), W1.T @ (w2 * (1 - t**2)), rtol=1e-12)
+    np.testing.assert_allclose(hvp.numpy(), expected, rtol=1e-10)
+
+
+def test_backward_through_a_100000_op_chain():
+    x = minidl.tensor(1.0, dtype=np.float64, requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    y.backward()
+    assert x.grad.item() == 1.0
+
+
+def test_gradients_accumulate_into_leaves_like_pytorch():
+    x = minidl.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3 + 2, 3 + 4])
+    x.zero_grad()
+    assert x.grad is None
+
+
+def test_shared_subexpression_gets_both_contributions():
+    x = minidl.tensor(2.0, requires_grad=True)
+    a = x * x
+    (a + a * x).backward()  # d/dx (x^2 + x^3) = 2x + 3x^2
+    assert x.grad.item() == pytest.approx(4 + 12)
+
+
+def test_second_backward_through_freed_graph_raises():
+    x = minidl.tensor([1.0], requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = minidl.tensor([1.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    assert x.grad.item() == 4.0
+
+
+def test_backward_on_non_scalar_needs_a_grad():
+    x = minidl.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="one element"):
+        (x * 2).backward()
+    (x * 2).backward(minidl.tensor([1.0, 0.0, 2.0]))
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 0.0, 4.0])
+
+
+def test_grad_does_not_touch_dot_grad_and_reports_unused_inputs():
+    x, z = minidl.ones(2, requires_grad=True), minidl.ones(2, requires_grad=True)
+    (gx,) = minidl.grad((x * 3).sum(), x)
+    assert x.grad is None and gx.tolist() == [3.0, 3.0]
+    with pytest.raises(RuntimeError, match="allow_unused"):
+        minidl.grad((x * 3).sum(), [x, z])
+    assert minidl.grad((x * 3).sum(), [x, z], allow_unused=True)[1] is None
+
+
+def test_graph_frees_itself():
+    x = minidl.ones(4, requires_grad=True)
+    y = (x * 2).exp()
+    creator = weakref.ref(y.creator)
+    del y
+    gc.collect()
+    assert creator() is None
+
+
+def test_memory_stays_flat_over_1000_iterations():
+    w = minidl.randn(64, 64, requires_grad=True)
+    x = minidl.randn(32, 64)
+
+    def step():
+        loss = ((x @ w).tanh() ** 2).mean()
+        loss.backward()
+        w.grad = None
+
+    tracemalloc.start()
+    for _ in range(500):  # warm-up: numpy's small-allocation caches fill up (bounded, a few KiB)
+        step()
+    gc.collect()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(1000):
+        step()
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    # a leak of even one 64x64 float32 gradient per step would add 16 MB here
+    assert after - before < 16 * 1024, (before, after)
+
+
+def test_no_grad_and_enable_grad_as_context_and_decorator():
+    x = minidl.ones(2, requires_grad=True)
+    with minidl.no_grad():
+        assert not (x * 2).requires_grad
+        with minidl.enable_grad():
+            assert (x * 2).requires_grad
+
+    @minidl.no_grad()
+    def f(t):
+        return t * 2
+
+    assert not f(x).requires_grad
+    assert (x * 2).requires_grad and minidl.is_grad_enabled()
+
+
+def test_grad_mode_is_per_thread():
+    x = minidl.ones(2, requires_grad=True)
+    seen = []
+    with minidl.no_grad():
+        t = threading.Thread(target=lambda: seen.append((x * 2).requires_grad))
+        t.start()
+        t.join()
+    assert seen == [True]
+
+
+def test_detach_cuts_the_graph():
+    x = minidl.ones(2, requires_grad=True)
+    y = (x * 2).detach()
+    assert not y.requires_grad and y.is_leaf
+    z = x * 2
+    assert not z.is_leaf and x.is_leaf
+
+
+def test_ops_refuse_tensors_on_different_backends():
+    class OtherBackend(NumpyBackend):
+        name = "other"
+
+    a = minidl.ones(2)
+    b = Tensor._wrap(np.ones(2, np.float32), OtherBackend(), False)
+    with pytest.raises(minidl.BackendMismatchError, match="'numpy' and 'other'"):
+        a + b
+
+
+def test_missing_backend_names_what_to_do():
+    with pytest.raises(minidl.BackendUnavailableError, match="cupy"):
+        minidl.get_backend("cupy")
+    with pytest.raises(ValueError, match="unknown backend 'tpu'"):
+        minidl.get_backend("tpu")
+
+
+def test_use_backend_is_scoped():
+    with minidl.use_backend("numpy") as be:
+        assert minidl.zeros(1).backend is be
+    assert minidl.zeros(1).backend.name == "numpy"
+
+
+def test_integer_tensors_cannot_require_grad():
+    with pytest.raises(minidl.DTypeError, match="floating point"):
+        minidl.tensor([1, 2], requires_grad=True)
