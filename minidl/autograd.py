@@ -100,35 +100,52 @@ class Function:
     backend: Backend
 
     def __call__(self, *inputs: Any) -> Any:
-        tensors = [x if isinstance(x, Tensor) else None for x in inputs]
-        first = next((t for t in tensors if t is not None), None)
-        if first is None:
+        # This is the hot path of every op: one pass over the inputs, no needless allocations.
+        tensors = list(inputs)
+        backend = None
+        record = has_constants = False
+        for i, t in enumerate(inputs):
+            if isinstance(t, Tensor):
+                if backend is None:
+                    backend = t.backend
+                elif t.backend is not backend:
+                    raise BackendMismatchError(
+                        f"{type(self).__name__}: inputs are on backends {backend.name!r} and {t.backend.name!r}; "
+                        f"move them to one backend with .to(name)"
+                    )
+                if t._requires_grad:
+                    record = True
+            else:
+                tensors[i] = None
+                has_constants = True
+        if backend is None:
             raise TypeError(f"{type(self).__name__}: needs at least one Tensor input")
-        backend = first.backend
-        for i, t in enumerate(tensors):
-            if t is None:
-                tensors[i] = _constant_like(inputs[i], first)
-            elif t.backend is not backend:
-                raise BackendMismatchError(
-                    f"{type(self).__name__}: inputs are on backends {backend.name!r} and {t.backend.name!r}; "
-                    f"move them to one backend with .to(name)"
-                )
+        if has_constants:  # Python scalars / arrays become constants on the tensors' backend
+            first = next(t for t in tensors if t is not None)  # (`is`, never ==: Tensor.__eq__ is elementwise)
+            tensors = [t if t is not None else _constant_like(x, first) for t, x in zip(tensors, inputs)]
         self.backend = backend
         ys = self.forward(*[t.data for t in tensors])
-        single = not isinstance(ys, tuple)
-        if single:
-            ys = (ys,)
-        record = _grad_enabled.get() and any(t.requires_grad for t in tensors)
-        outputs = [Tensor._wrap(y, self.backend, record) for y in ys]  # forward may move to another backend
+        record = record and _grad_enabled.get()
+        backend = self.backend  # forward may have moved the result to another backend (Copy)
+        if not isinstance(ys, tuple):
+            out = Tensor._wrap(ys, backend, record)
+            if record:
+                self._record(tensors, (out,))
+            return out
+        outputs = tuple(Tensor._wrap(y, backend, record) for y in ys)
         if record:
-            self.inputs = tensors
-            self.generation = max(t.generation for t in tensors)
-            self._outputs = [weakref.ref(o) for o in outputs]
-            self._output_meta = [(y.shape, y.dtype) for y in ys]
-            for o in outputs:
-                o.creator = self
-                o.generation = self.generation + 1
-        return outputs[0] if single else tuple(outputs)
+            self._record(tensors, outputs)
+        return outputs
+
+    def _record(self, tensors: list[Tensor], outputs: tuple[Tensor, ...]) -> None:
+        """Remember the inputs and become the creator of the outputs (held weakly)."""
+        self.inputs = tensors
+        self.generation = generation = max([t.generation for t in tensors])
+        self._outputs = [weakref.ref(o) for o in outputs]
+        self._output_meta = [(o.data.shape, o.data.dtype) for o in outputs]
+        for o in outputs:
+            o.creator = self
+            o.generation = generation + 1
 
     def forward(self, *xs: Any) -> Any:
         raise NotImplementedError
@@ -186,58 +203,59 @@ def _run_backward(
     ``.grad`` is touched.
     """
     grads: dict[int, list[Any]] = {}  # id(tensor) -> [tensor, gradient]; holding the tensor keeps the id unique
-    heap: list[tuple[int, int, Function]] = []
+    heap: list[tuple[int, int, Function]] = []  # (-generation, id, function): newest function first
     queued: set[int] = set()
-    counter = 0
     wanted_ids = None if wanted is None else {id(t) for t in wanted}
     leaves: list[Tensor] = []
 
     def accumulate(t: Tensor, g: Tensor) -> None:
-        nonlocal counter
         entry = grads.get(id(t))
-        if entry is None:
-            grads[id(t)] = [t, g]
-            f = t.creator
-            if f is not None and id(f) not in queued:
-                if f.inputs is None:
-                    raise RuntimeError(
-                        f"backward through {f.name} a second time: its graph was freed by the first "
-                        f"backward; pass retain_graph=True to the first call"
-                    )
-                queued.add(id(f))
-                counter += 1
-                heapq.heappush(heap, (-f.generation, counter, f))
-            elif f is None and wanted_ids is None:
-                leaves.append(t)
-        else:
+        if entry is not None:
             entry[1] = entry[1] + g
+            return
+        grads[id(t)] = [t, g]
+        f = t.creator
+        if f is None:
+            if wanted_ids is None:
+                leaves.append(t)
+        elif id(f) not in queued:
+            if f.inputs is None:
+                raise RuntimeError(
+                    f"backward through {f.name} a second time: its graph was freed by the first "
+                    f"backward; pass retain_graph=True to the first call"
+                )
+            queued.add(id(f))
+            heapq.heappush(heap, (-f.generation, id(f), f))
 
-    with set_grad_enabled(create_graph):
+    token = _grad_enabled.set(create_graph)
+    try:
         for t, g in zip(roots, root_grads, strict=True):
             accumulate(t, g)
         while heap:
             f = heapq.heappop(heap)[2]
             gys = []
-            for ref, (shape, dtype) in zip(f._outputs, f._output_meta, strict=True):
+            for ref, (shape, dtype) in zip(f._outputs, f._output_meta):
                 out = ref()
-                entry = grads.get(id(out)) if out is not None else None
-                if entry is not None and (wanted_ids is None or id(out) not in wanted_ids):
-                    del grads[id(out)]  # an intermediate's gradient is not needed after this point
-                if entry is None:
+                entry = None if out is None else grads.get(id(out))
+                if entry is None:  # an output nobody used: its gradient is zero
                     gys.append(Tensor._wrap(f.backend.xp.zeros(shape, dtype=dtype), f.backend, False))
-                else:
-                    gys.append(entry[1])
+                    continue
+                if wanted_ids is None or id(out) not in wanted_ids:
+                    del grads[id(out)]  # an intermediate's gradient is not needed after this point
+                gys.append(entry[1])
             gxs = f.backward(*gys)
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
             for x, gx in zip(f.inputs, gxs, strict=True):
-                if gx is None or not x.requires_grad:
+                if gx is None or not x._requires_grad:
                     continue
-                if gx.shape != x.shape:
-                    gx = _ops_sum_to(gx, x.shape)  # undo broadcasting: the one place it is done
+                if gx.data.shape != x.data.shape:
+                    gx = _ops_sum_to(gx, x.data.shape)  # undo broadcasting: the one place it is done
                 accumulate(x, gx)
             if not retain_graph:
                 f.release()
+    finally:
+        _grad_enabled.reset(token)
 
     if wanted is not None:
         return [grads[id(t)][1] if id(t) in grads else None for t in wanted]

@@ -15,25 +15,21 @@ from minidl.tensor import Tensor
 
 
 class _Binary(Function):
-    """Binary op whose shape error names the op and both shapes."""
+    """Binary op: ``forward`` applies ``self.fn`` and turns a numpy broadcast failure into a
+    ShapeError naming the op and both shapes."""
 
-    def __call__(self, a: Any, b: Any) -> Any:
+    def forward(self, a, b):
         try:
-            return super().__call__(a, b)
-        except ValueError as e:
-            if "broadcast" not in str(e):
-                raise
-            raise shape_error(self.name.lower(), _shape(a), _shape(b), expected="shapes that broadcast") from None
-
-
-def _shape(x: Any) -> tuple[int, ...]:
-    return tuple(getattr(x, "shape", ()))
+            return self.fn(a, b)
+        except ValueError:
+            raise shape_error(self.name.lower(), a.shape, b.shape, expected="shapes that broadcast") from None
 
 
 class Add(_Binary):
     """y = a + b;  dy/da = 1, dy/db = 1."""
 
-    def forward(self, a, b):
+    @staticmethod
+    def fn(a, b):
         return a + b
 
     def backward(self, gy):
@@ -43,7 +39,8 @@ class Add(_Binary):
 class Sub(_Binary):
     """y = a - b;  dy/da = 1, dy/db = -1."""
 
-    def forward(self, a, b):
+    @staticmethod
+    def fn(a, b):
         return a - b
 
     def backward(self, gy):
@@ -53,7 +50,8 @@ class Sub(_Binary):
 class Mul(_Binary):
     """y = a * b;  dy/da = b, dy/db = a."""
 
-    def forward(self, a, b):
+    @staticmethod
+    def fn(a, b):
         return a * b
 
     def backward(self, gy):
@@ -64,7 +62,8 @@ class Mul(_Binary):
 class Div(_Binary):
     """y = a / b;  dy/da = 1 / b, dy/db = -a / b^2."""
 
-    def forward(self, a, b):
+    @staticmethod
+    def fn(a, b):
         return a / b
 
     def backward(self, gy):
@@ -76,7 +75,8 @@ class Div(_Binary):
 class Pow(_Binary):
     """y = a ** b;  dy/da = b a^(b-1), dy/db = y log(a)  (only needed, and only defined, for a > 0)."""
 
-    def forward(self, a, b):
+    @staticmethod
+    def fn(a, b):
         return a**b
 
     def backward(self, gy):
@@ -233,7 +233,7 @@ class Relu(Function):
 class Maximum(_Binary):
     """y = max(a, b);  the gradient goes to the larger input (split evenly on ties)."""
 
-    def forward(self, a, b):
+    def fn(self, a, b):
         return self.backend.xp.maximum(a, b)
 
     def backward(self, gy):
@@ -244,7 +244,7 @@ class Maximum(_Binary):
 class Minimum(_Binary):
     """y = min(a, b);  the gradient goes to the smaller input (split evenly on ties)."""
 
-    def forward(self, a, b):
+    def fn(self, a, b):
         return self.backend.xp.minimum(a, b)
 
     def backward(self, gy):

@@ -40,7 +40,9 @@ def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int,
 
 def _expand_back(gy: Tensor, in_shape: tuple[int, ...], axes: tuple[int, ...]) -> Tensor:
     """Re-insert the reduced axes of ``gy`` and broadcast it to ``in_shape``."""
-    return broadcast_to(reshape(gy, _keepdims_shape(in_shape, axes)), in_shape)
+    if gy.ndim > 0 and gy.ndim != len(in_shape):
+        gy = reshape(gy, _keepdims_shape(in_shape, axes))
+    return broadcast_to(gy, in_shape)  # a 0-d or keepdims gradient broadcasts as it is
 
 
 class Sum(Function):
@@ -51,6 +53,8 @@ class Sum(Function):
 
     def forward(self, x):
         self.in_shape = x.shape
+        if len(self.axes) == x.ndim and not self.keepdims:
+            return x.sum()  # the common full reduction (a loss): numpy's fastest path
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
