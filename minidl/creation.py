@@ -59,15 +59,18 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return _make(array, False, "numpy")
 
 
-def zeros(*shape: Any, dtype: Any = float32, requires_grad: bool = False, backend: str | Backend | None = None) -> Tensor:
+def zeros(*shape: Any, dtype: Any = float32, requires_grad: bool = False,
+          backend: str | Backend | None = None) -> Tensor:
     return _make(get_backend(backend).xp.zeros(_shape(shape), dtype=dtype), requires_grad, backend)
 
 
-def ones(*shape: Any, dtype: Any = float32, requires_grad: bool = False, backend: str | Backend | None = None) -> Tensor:
+def ones(*shape: Any, dtype: Any = float32, requires_grad: bool = False,
+         backend: str | Backend | None = None) -> Tensor:
     return _make(get_backend(backend).xp.ones(_shape(shape), dtype=dtype), requires_grad, backend)
 
 
-def empty(*shape: Any, dtype: Any = float32, requires_grad: bool = False, backend: str | Backend | None = None) -> Tensor:
+def empty(*shape: Any, dtype: Any = float32, requires_grad: bool = False,
+          backend: str | Backend | None = None) -> Tensor:
     return _make(get_backend(backend).xp.empty(_shape(shape), dtype=dtype), requires_grad, backend)
 
 

@@ -20,7 +20,8 @@ class MatMul(Function):
 
     def forward(self, a, b):
         if a.shape[-1] != b.shape[-2]:
-            raise shape_error("matmul", a.shape, b.shape, expected=f"a.shape[-1] == b.shape[-2] ({a.shape[-1]} != {b.shape[-2]})")
+            raise shape_error("matmul", a.shape, b.shape,
+                              expected=f"a.shape[-1] == b.shape[-2] ({a.shape[-1]} != {b.shape[-2]})")
         try:
             return self.backend.matmul(a, b)
         except ValueError:

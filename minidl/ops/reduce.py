@@ -104,7 +104,8 @@ def sum(x: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
     return Sum(_axes(x.ndim, axis), keepdims)(x)
 
 
-def mean(x: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None) -> Tensor:
+def mean(x: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+         keepdim: bool | None = None) -> Tensor:
     """sum / n, where n is the number of elements reduced."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
     axes = _axes(x.ndim, axis)

@@ -85,7 +85,8 @@ class SumTo(Function):
     def forward(self, x):
         self.in_shape = x.shape
         lead = x.ndim - len(self.shape)
-        axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(self.shape) if n == 1 and x.shape[i + lead] != 1)
+        squeezed = tuple(i + lead for i, n in enumerate(self.shape) if n == 1 and x.shape[i + lead] != 1)
+        axes = tuple(range(lead)) + squeezed
         y = x.sum(axis=axes, keepdims=True) if axes else x
         return y.reshape(self.shape) if lead else y
 

@@ -2,11 +2,21 @@
 
 from minidl.testing.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from minidl.testing.harness import (
-    OpCase, backend_params, check_backward, check_forward, distinct, fixed, integers, make_op_tests, positive, randn,
+    OpCase,
+    backend_params,
+    check_backward,
+    check_forward,
+    distinct,
+    fixed,
+    integers,
+    make_op_tests,
+    make_property_tests,
+    positive,
+    randn,
     uniform,
 )
 
 __all__ = [
     "GradcheckError", "gradcheck", "gradgradcheck", "OpCase", "backend_params", "check_backward", "check_forward",
-    "distinct", "fixed", "integers", "make_op_tests", "positive", "randn", "uniform",
+    "distinct", "fixed", "integers", "make_op_tests", "make_property_tests", "positive", "randn", "uniform",
 ]

@@ -23,7 +23,7 @@ Backends that are not installed (or have no device) skip with the reason.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -88,6 +88,10 @@ class OpCase:
     seed: int = 0
     dtypes: tuple[Any, ...] = (np.float32, np.float64)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Property-based variant: a hypothesis strategy drawing the input shapes (a tuple of shapes, or
+    # hypothesis' BroadcastableShapes), and how to fill a drawn shape (default: standard normal).
+    shapes: Any = None
+    fill: Callable[..., InputSpec] = randn
 
     def __repr__(self) -> str:
         return self.name
@@ -95,6 +99,11 @@ class OpCase:
     def arrays(self, dtype: Any) -> list[np.ndarray]:
         rng = np.random.default_rng(self.seed)
         return [spec(rng, dtype) for spec in self.inputs]
+
+    def with_shapes(self, shapes: Any) -> OpCase:
+        """A copy of this case whose inputs are ``fill(*shape)`` for each drawn shape."""
+        shapes = getattr(shapes, "input_shapes", shapes)
+        return replace(self, inputs=[self.fill(*s) for s in shapes], shapes=None)
 
     def tensors(self, backend: str, dtype: Any, requires_grad: bool = True) -> list[Tensor]:
         be = get_backend(backend)
@@ -201,3 +210,30 @@ def make_op_tests(cases: Sequence[OpCase]) -> tuple[Callable[..., None], Callabl
         check_backward(case, backend, dtype, order=2)
 
     return test_forward, test_backward, test_double_backward
+
+
+def make_property_tests(cases: Sequence[OpCase]) -> Callable[..., None]:
+    """One hypothesis-driven pytest test: for every case with a ``shapes`` strategy, on every backend,
+    draw shapes (e.g. ``mutually_broadcastable_shapes``) and check forward (float32 and float64) and
+    the float64 gradient against finite differences.
+
+        CASES = [OpCase("add", lambda a, b: a + b, np.add, [], shapes=mutually_broadcastable_shapes(num_shapes=2))]
+        test_property = make_property_tests(CASES)
+    """
+    import pytest
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    drawn = [pytest.param(c, id=c.name) for c in cases if c.shapes is not None]
+
+    @pytest.mark.parametrize("backend", backend_params())
+    @pytest.mark.parametrize("case", drawn)
+    @given(data=st.data())
+    def test_property(case: OpCase, backend: str, data: Any) -> None:
+        concrete = case.with_shapes(data.draw(case.shapes, label="shapes"))
+        for dtype in concrete.dtypes:
+            check_forward(concrete, backend, dtype)
+        if concrete.backward:
+            check_backward(concrete, backend, np.float64, order=1)
+
+    return test_property

@@ -2,9 +2,10 @@
 differences, double backward, on every backend in float32 and float64."""
 
 import numpy as np
+from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import minidl
-from minidl.testing import OpCase, fixed, make_op_tests, positive, randn, uniform
+from minidl.testing import OpCase, fixed, make_op_tests, make_property_tests, positive, randn, uniform
 
 
 def _sigmoid(x):
@@ -44,8 +45,22 @@ CASES = [
     OpCase("clip_lower_only", lambda x: x.clip(min=0.0), lambda x: np.clip(x, 0.0, None), [fixed([-1.0, 0.5])]),
     OpCase("where", lambda a, b: minidl.where(a > 0, a, b), lambda a, b: np.where(a > 0, a, b),
            [fixed([[1.0, -2.0], [-0.5, 3.0]]), randn(2, 2)]),
-    OpCase("chain", lambda a, b: (a * b + a.exp()).tanh() / (b * b + 1), 
+    OpCase("chain", lambda a, b: (a * b + a.exp()).tanh() / (b * b + 1),
            lambda a, b: np.tanh(a * b + np.exp(a)) / (b * b + 1), [randn(3), randn(3)]),
 ]
 
 test_forward, test_backward, test_double_backward = make_op_tests(CASES)
+
+
+# Property-based: hypothesis draws broadcastable shapes; the harness checks values and gradients.
+BROADCAST = mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
+PROPERTY_CASES = [
+    OpCase("add", lambda a, b: a + b, np.add, [], shapes=BROADCAST),
+    OpCase("mul", lambda a, b: a * b, np.multiply, [], shapes=BROADCAST),
+    OpCase("div", lambda a, b: a / b, np.divide, [], shapes=BROADCAST, fill=positive),
+    OpCase("maximum", minidl.maximum, np.maximum, [], shapes=BROADCAST),
+    OpCase("sum_then_tanh", lambda a: a.sum(0).tanh() if a.ndim else a.tanh(),
+           lambda a: np.tanh(a.sum(0)) if a.ndim else np.tanh(a), [],
+           shapes=array_shapes(min_dims=0, max_dims=3, max_side=3).map(lambda s: (s,))),
+]
+test_property = make_property_tests(PROPERTY_CASES)
