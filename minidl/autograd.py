@@ -341,5 +341,5 @@ def _require_float(op: str, t: Tensor) -> None:
 
 
 # Bottom imports: Tensor and the ops use Function, so they are imported after it is defined.
-from minidl.tensor import Tensor  # noqa: E402
 from minidl.ops.shape import sum_to as _ops_sum_to  # noqa: E402
+from minidl.tensor import Tensor  # noqa: E402
