@@ -1,0 +1,1 @@
+"""``@njit`` kernels of the Numba backend, one op family per module."""
