@@ -53,3 +53,13 @@ def test_catalogue_names_the_backends_that_override(name):
         if overridden:
             last_column = rows[kernel].rstrip(" |").rsplit("|", 1)[-1]
             assert name in last_column, f"kernels/README.md: {kernel} is overridden by {name}; say so in its row"
+
+
+def test_every_kernel_has_a_benchmark_case():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from kernel_cases import CASES
+
+    assert set(CASES) == set(KERNELS), f"benchmarks/kernel_cases.py lacks {set(KERNELS) - set(CASES)}"

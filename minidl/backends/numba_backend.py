@@ -18,8 +18,13 @@ from minidl.backends.numba_kernels import softmax as softmax_kernels
 from minidl.backends.numpy_backend import NumpyBackend
 
 
+# Below this many elements, starting worker threads costs more than the kernel saves.
+PARALLEL_MIN_SIZE = 1 << 16
+
+
 def _last_axis(x, axis) -> bool:
-    return x.ndim >= 1 and axis in (-1, x.ndim - 1) and x.dtype in (np.float32, np.float64) and x.size > 0
+    return (x.ndim >= 1 and axis in (-1, x.ndim - 1) and x.dtype in (np.float32, np.float64)
+            and x.size >= PARALLEL_MIN_SIZE)
 
 
 class NumbaBackend(NumpyBackend):

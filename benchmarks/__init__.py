@@ -1,0 +1,1 @@
+"""asv benchmarks and comparison scripts for minidl (see docs/benchmarks.md)."""
