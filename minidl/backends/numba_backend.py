@@ -17,7 +17,6 @@ import numpy as np
 from minidl.backends.numba_kernels import softmax as softmax_kernels
 from minidl.backends.numpy_backend import NumpyBackend
 
-
 # Below this many elements, starting worker threads costs more than the kernel saves.
 PARALLEL_MIN_SIZE = 1 << 16
 
