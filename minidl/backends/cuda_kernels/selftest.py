@@ -1,0 +1,55 @@
+"""Check every kernel of a GPU backend against the NumPy reference; exit 1 on any mismatch.
+
+Without a GPU, run the Numba-CUDA kernels in Numba's CUDA simulator (CI does this)::
+
+    NUMBA_ENABLE_CUDASIM=1 python -m minidl.backends.cuda_kernels.selftest
+
+On a GPU machine, ``--backend cupy`` or ``--backend numba-cuda`` checks the real thing. The last
+line reads ``selftest <backend>: N passed, M failed``. It also fails when a kernel the backend
+overrides has no case in ``cases.py`` (every override must be checked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+
+import numpy as np
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="numba-cuda", help="backend to check (default: numba-cuda)")
+    parser.add_argument("-k", dest="only", default="", help="only cases whose id contains this text")
+    args = parser.parse_args(argv)
+
+    from minidl.backends import get_backend
+    from minidl.backends.cuda_kernels.cases import CASES, check_case, overridden_kernels
+
+    backend = get_backend(args.backend)
+    passed = failed = 0
+    missing = overridden_kernels(backend) - {c.kernel for c in CASES}
+    for name in sorted(missing):
+        print(f"FAIL {name}: overridden by {backend.name} but has no case in cases.py")
+        failed += 1
+    for case in CASES:
+        if args.only not in case.id:
+            continue
+        for dtype in (np.float32, np.float64):
+            start = time.perf_counter()
+            try:
+                check_case(backend, case, dtype)
+            except Exception:  # report every failure, keep going
+                failed += 1
+                print(f"FAIL {case.id} {np.dtype(dtype).name}\n{traceback.format_exc()}")
+            else:
+                passed += 1
+                print(f"ok   {case.id} {np.dtype(dtype).name} ({time.perf_counter() - start:.2f} s)")
+    print(f"selftest {backend.name}: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
