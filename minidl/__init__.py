@@ -33,3 +33,5 @@ from minidl.ops.softmax import log_softmax, softmax
 from minidl.random import Generator, manual_seed
 
 __version__ = "0.1.0"
+
+from minidl import nn  # noqa: E402  (last: the layers use everything above)

@@ -1,0 +1,16 @@
+"""``minidl.nn``: layers, losses and the ``Module`` they are built on (PyTorch names and semantics).
+
+>>> import minidl, minidl.nn as nn
+>>> model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
+>>> model(minidl.zeros(4, 2)).shape
+(4, 1)
+>>> model.num_parameters()
+33
+"""
+
+from minidl.nn.parameter import Parameter  # noqa: I001  (Parameter and Module first: layers import them)
+from minidl.nn.module import IncompatibleKeys, Module
+from minidl.nn import init
+from minidl.nn.activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from minidl.nn.containers import Identity, ModuleDict, ModuleList, Sequential
+from minidl.nn.linear import Linear

@@ -1,0 +1,61 @@
+"""``Linear``: y = x W^T + b, the fully connected layer.
+
+>>> import minidl, minidl.nn as nn
+>>> layer = nn.Linear(3, 2)
+>>> layer.weight.shape, layer.bias.shape
+((2, 3), (2,))
+>>> layer(minidl.ones(5, 3)).shape
+(5, 2)
+"""
+
+from __future__ import annotations
+
+import math
+
+from minidl.creation import empty
+from minidl.nn import init
+from minidl.nn.module import Module
+from minidl.nn.parameter import Parameter
+from minidl.ops.elementwise import add
+from minidl.ops.matmul import matmul
+from minidl.random import Generator
+from minidl.tensor import Tensor
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b for x of shape (*, in_features) and W of shape (out_features, in_features)."""
+    if x.ndim > 2:  # fold the leading axes into one: one 2-d matmul, and dW needs no broadcast sum
+        return linear(x.reshape(-1, x.shape[-1]), weight, bias).reshape(*x.shape[:-1], weight.shape[0])
+    y = matmul(x, weight.mT)
+    return y if bias is None else add(y, bias)
+
+
+class Linear(Module):
+    """y = x W^T + b.  ``weight``: (out_features, in_features), ``bias``: (out_features,).
+
+    PyTorch's default init: W and b ~ U(-1/sqrt(in_features), 1/sqrt(in_features))
+    (that is ``kaiming_uniform_(W, a=sqrt(5))``). Pass ``generator=`` for reproducible weights.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None, backend=None,
+                 generator: Generator | None = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(empty(out_features, in_features, dtype=dtype or "float32", backend=backend))
+        if bias:
+            self.bias = Parameter(empty(out_features, dtype=dtype or "float32", backend=backend))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Generator | None = None) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
+            init.uniform_(self.bias, -bound, bound, generator)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -1,0 +1,366 @@
+"""``Module``: the base class of every layer and model.
+
+A Module is a tree. Assigning attributes registers what a model is made of, in definition order:
+
+* a ``Parameter``  -> ``self._parameters`` (learned; returned by ``parameters()``),
+* a ``Module``     -> ``self._modules``    (a child; its parameters belong to the parent too),
+* ``register_buffer(name, tensor)`` -> ``self._buffers`` (state that is saved but not learned,
+  like BatchNorm's running mean).
+
+Everything else (``parameters()``, ``state_dict()``, ``to()``, ``train()``, ``repr``) is a walk
+over that tree. The three registries are plain dicts, so the order is always definition order
+(never a ``set``): the optimizer, ``state_dict`` and checkpoints see the same order on every run.
+
+>>> import minidl, minidl.nn as nn
+>>> class MLP(nn.Module):
+...     def __init__(self):
+...         super().__init__()
+...         self.hidden = nn.Linear(4, 8)
+...         self.out = nn.Linear(8, 2)
+...     def forward(self, x):
+...         return self.out(self.hidden(x).relu())
+>>> model = MLP()
+>>> [name for name, _ in model.named_parameters()]
+['hidden.weight', 'hidden.bias', 'out.weight', 'out.bias']
+>>> model(minidl.zeros(3, 4)).shape
+(3, 2)
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from minidl.backends import Backend, get_backend
+from minidl.nn.parameter import Parameter
+from minidl.tensor import Tensor
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict(strict=False)`` could not match (same as PyTorch's return value)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _to_host_array(value: Any, key: str) -> np.ndarray:
+    """Turn a state_dict value (minidl Tensor, numpy array, torch tensor, ...) into a numpy array."""
+    if isinstance(value, Tensor):
+        return value.backend.to_numpy(value.data)
+    if isinstance(value, np.ndarray | np.generic):
+        return np.asarray(value)
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor: no grad, on the host
+        value = value.detach().cpu()
+    if hasattr(value, "__dlpack__"):
+        try:
+            return np.from_dlpack(value)
+        except (BufferError, RuntimeError, TypeError, ValueError):
+            pass  # e.g. a GPU array: fall back to __array__ / .get()
+    if hasattr(value, "get") and hasattr(value, "__cuda_array_interface__"):  # a cupy array
+        return value.get()
+    if hasattr(value, "__array__"):
+        return np.asarray(value)
+    raise TypeError(
+        f"load_state_dict: the value for {key!r} is a {type(value).__name__}; expected a minidl Tensor, a numpy "
+        f"array, or an object with __array__ or __dlpack__"
+    )
+
+
+class Module:
+    """Base class of every layer: subclass it, register parts in ``__init__``, compute in ``forward``."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        # object.__setattr__: our own __setattr__ below needs these dicts to exist already.
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent", set())  # names only, never iterated for order
+        object.__setattr__(self, "_modules", {})
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}: subclasses of Module must define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ registration
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called (call super().__init__())")
+        params, buffers, modules = self._parameters, self._buffers, self._modules
+        if isinstance(value, Parameter):
+            self._discard(name)
+            params[name] = value
+        elif isinstance(value, Module):
+            self._discard(name)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign a {type(value).__name__} to parameter {name!r} of "
+                                f"{type(self).__name__} (expected a Parameter or None)")
+            params[name] = None
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign a {type(value).__name__} to submodule {name!r} (expected a Module)")
+            modules[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign a {type(value).__name__} to buffer {name!r} (expected a Tensor)")
+            buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _discard(self, name: str) -> None:
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: look in the registries.
+        d = self.__dict__
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if registry in d and name in d[registry]:
+                return d[registry][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        for registry in (self._parameters, self._buffers, self._modules):
+            if name in registry:
+                del registry[name]
+                self._non_persistent.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
+        self._discard(name)
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Register state that is not learned (saved in ``state_dict`` unless ``persistent=False``)."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
+        self._discard(name)
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
+        self._discard(name)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        """The submodule at dotted path ``target`` (``"encoder.layers.0"``)."""
+        module = self
+        for part in target.split(".") if target else []:
+            if part not in module._modules:
+                raise AttributeError(f"get_submodule: {type(module).__name__} has no submodule {part!r} ({target!r})")
+            module = module._modules[part]
+        return module
+
+    # ------------------------------------------------------------------ walking the tree
+    def named_modules(self, memo: set[int] | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """(name, module) for this module and every descendant, depth first, each module once."""
+        memo = set() if memo is None else memo  # ids already seen: a shared module is listed once
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, child in self._modules.items():
+            if child is not None:
+                yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for name, child in self._modules.items():
+            if child is not None:
+                yield name, child
+
+    def children(self) -> Iterator[Module]:
+        for _, child in self.named_children():
+            yield child
+
+    def _named_members(self, registry: str, prefix: str, recurse: bool,
+                       remove_duplicate: bool = True) -> Iterator[tuple[str, Any]]:
+        seen: set[int] = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mod_prefix, module in modules:
+            for name, value in getattr(module, registry).items():
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                seen.add(id(value))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) in definition order; a shared (tied) parameter is listed once."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """Total number of scalars in the parameters (each shared parameter counted once)."""
+        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    # ------------------------------------------------------------------ modes and gradients
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (dropout active, batch norm uses batch statistics) for this module and its children."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"train: mode must be a bool, got {type(mode).__name__}")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode: the same as ``train(False)``."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Freeze (``False``) or unfreeze every parameter."""
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients: ``grad = None`` (default) or zeros of the parameter's shape."""
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad = Tensor._wrap(p.backend.xp.zeros_like(p.data), p.backend, False)
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call ``fn`` on every submodule (children first) and on this module; e.g. custom init."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ------------------------------------------------------------------ moving
+    def to(self, target: str | Backend | Any) -> Module:
+        """Move every parameter and buffer, in place, to a backend (``"numpy"``, ``"cupy"``, ...) or cast
+        floating ones to a dtype (``minidl.float64``). Parameters stay the same objects, so an optimizer
+        made before the move keeps working."""
+        is_backend = isinstance(target, str | Backend)
+        be = get_backend(target) if is_backend else None
+        dtype = None if is_backend else np.dtype(target)
+        if dtype is not None and dtype.kind != "f":
+            raise TypeError(f"Module.to: only floating point dtypes are allowed, got {dtype}")
+
+        def convert(t: Tensor) -> None:
+            if be is not None and t.backend is not be:
+                t.data, t.backend = be.asarray(t.backend.to_numpy(t.data)), be
+            elif dtype is not None and t.dtype.kind == "f":
+                t.data = t.data.astype(dtype)
+
+        for t in [*self.parameters(), *self.buffers()]:
+            convert(t)
+            if t.grad is not None:
+                convert(t.grad)
+        return self
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    # ------------------------------------------------------------------ saving and loading
+    def state_dict(self, prefix: str = "", keep_vars: bool = False) -> OrderedDict[str, Tensor]:
+        """Every parameter and persistent buffer by dotted name, in definition order.
+
+        The tensors share memory with the module (like PyTorch): copy them to keep a snapshot.
+        """
+        out: OrderedDict[str, Tensor] = OrderedDict()
+        for mod_prefix, module in self.named_modules(prefix=prefix, remove_duplicate=False):
+            items = list(module._parameters.items())
+            items += [(n, b) for n, b in module._buffers.items() if n not in module._non_persistent]
+            for name, value in items:
+                if value is not None:
+                    key = f"{mod_prefix}.{name}" if mod_prefix else name
+                    out[key] = value if keep_vars else value.detach()
+        return out
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
+        """Copy values into this module's parameters and buffers (cast to their dtype, on their backend).
+
+        Values may be minidl Tensors, numpy arrays, or anything with ``__array__`` / ``__dlpack__`` (a
+        PyTorch ``state_dict()`` works as is). Every problem is found before anything is written: a load
+        that raises leaves the module untouched. Shape mismatches always raise; missing and unexpected
+        keys raise when ``strict`` (the default) and are returned otherwise.
+        """
+        own = self.state_dict(keep_vars=True)
+        given = dict(state_dict)
+        missing = [k for k in own if k not in given]
+        unexpected = [k for k in given if k not in own]
+        staged: list[tuple[Tensor, Any]] = []
+        mismatched = []
+        for key, target in own.items():
+            if key not in given:
+                continue
+            array = _to_host_array(given[key], key)
+            if tuple(array.shape) != tuple(target.shape):
+                mismatched.append(f"  {key}: the checkpoint has shape {tuple(array.shape)}, "
+                                  f"the module has shape {tuple(target.shape)}")
+                continue
+            # Convert now (cast to the target's dtype, move to its backend) so that writing cannot fail.
+            staged.append((target, target.backend.asarray(array.astype(target.dtype, copy=True))))
+        problems = []
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(repr(k) for k in missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(repr(k) for k in unexpected))
+        if mismatched:
+            problems.append("shape mismatches:\n" + "\n".join(mismatched))
+        if problems:
+            raise RuntimeError(f"load_state_dict for {type(self).__name__} failed; nothing was loaded.\n"
+                               + "\n".join(problems))
+        for target, array in staged:
+            target.data = array  # the same Parameter object, new values: optimizers keep working
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------------ printing
+    def extra_repr(self) -> str:
+        """The text inside the parentheses of this module's repr line (layers override it)."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, child in self._modules.items():
+            child_repr = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_repr}")
+        extra = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({extra})"
+        head = f"{type(self).__name__}(" + (f"\n  {extra}" if extra else "")
+        return head + "\n" + "\n".join(lines) + "\n)"
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
