@@ -54,6 +54,33 @@ def _take_along_axis_add(size, rng, dtype, xp):
     return ((n, c), idx, _randn(xp, rng, (n, 1), dtype), 1), {}, None
 
 
+def _optimizer_arrays(size, rng, dtype, xp, n_state):
+    n = 10_000 if size == "small" else 1_000_000
+    arrays = [_randn(xp, rng, (n,), dtype) for _ in range(2)]  # param, grad
+    arrays += [xp.asarray(np.abs(rng.standard_normal(n)).astype(dtype)) for _ in range(n_state)]  # >= 0 state
+    return n, arrays
+
+
+def _sgd_update(size, rng, dtype, xp):
+    n, (p, g, buf) = _optimizer_arrays(size, rng, dtype, xp, 1)
+    return (p, g, buf, 0.01, 0.9, 0.0, 1e-4, True, False), {}, 6.0 * n
+
+
+def _adam_update(size, rng, dtype, xp):
+    n, (p, g, m, v) = _optimizer_arrays(size, rng, dtype, xp, 2)
+    return (p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 1e-2, 10, True), {}, 12.0 * n
+
+
+def _rmsprop_update(size, rng, dtype, xp):
+    n, (p, g, s, buf) = _optimizer_arrays(size, rng, dtype, xp, 2)
+    return (p, g, s, 1e-3, 0.99, 1e-8, 0.0, 0.9), {"momentum_buffer": buf}, 10.0 * n
+
+
+def _adagrad_update(size, rng, dtype, xp):
+    n, (p, g, s) = _optimizer_arrays(size, rng, dtype, xp, 1)
+    return (p, g, s, 10, 1e-2, 0.0, 0.0, 1e-10), {}, 7.0 * n
+
+
 CASES: dict[str, Case] = {
     "matmul": _matmul,
     "softmax": _softmax,
@@ -61,4 +88,8 @@ CASES: dict[str, Case] = {
     "logsumexp": _logsumexp,
     "index_add": _index_add,
     "take_along_axis_add": _take_along_axis_add,
+    "sgd_update": _sgd_update,
+    "adam_update": _adam_update,
+    "rmsprop_update": _rmsprop_update,
+    "adagrad_update": _adagrad_update,
 }

@@ -29,6 +29,11 @@ KERNELS: tuple[str, ...] = (
     # indexing
     "index_add",
     "take_along_axis_add",
+    # optimizers: in-place updates of a parameter array and its state arrays
+    "sgd_update",
+    "adam_update",
+    "rmsprop_update",
+    "adagrad_update",
 )
 
 
@@ -77,4 +82,31 @@ class Backend:
 
     def take_along_axis_add(self, shape: tuple[int, ...], indices: Any, values: Any, axis: int) -> Any:
         """Zeros of ``shape`` with ``values`` scatter-added where ``take_along_axis`` read them."""
+        raise NotImplementedError
+
+    # ---- optimizers: update ``param`` (and the state arrays) in place from ``grad``; PyTorch's rules ----
+    def sgd_update(self, param: Any, grad: Any, momentum_buffer: Any, lr: float, momentum: float, dampening: float,
+                   weight_decay: float, nesterov: bool, maximize: bool) -> Any:
+        """SGD step; returns the momentum buffer (a new array when ``momentum_buffer`` is None, None without
+        momentum). ``g = ±grad + wd p; b = mu b + (1 - dampening) g (b = g at first); p -= lr (g + mu b or b)``."""
+        raise NotImplementedError
+
+    def adam_update(self, param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, lr: float, beta1: float,
+                    beta2: float, eps: float, weight_decay: float, step: int, decoupled: bool,
+                    max_exp_avg_sq: Any = None, maximize: bool = False) -> None:
+        """Adam (L2 weight decay) or AdamW (``decoupled``) step number ``step`` (from 1); AMSGrad when
+        ``max_exp_avg_sq`` is an array. ``m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+        p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``."""
+        raise NotImplementedError
+
+    def rmsprop_update(self, param: Any, grad: Any, square_avg: Any, lr: float, alpha: float, eps: float,
+                       weight_decay: float, momentum: float, grad_avg: Any = None, momentum_buffer: Any = None,
+                       maximize: bool = False) -> None:
+        """RMSprop step; centered when ``grad_avg`` is an array, with momentum when ``momentum_buffer`` is one.
+        ``s = a s + (1-a) g^2; avg = sqrt(s - gbar^2) + eps; b = mu b + g / avg; p -= lr b``."""
+        raise NotImplementedError
+
+    def adagrad_update(self, param: Any, grad: Any, state_sum: Any, step: int, lr: float, lr_decay: float,
+                       weight_decay: float, eps: float, maximize: bool = False) -> None:
+        """Adagrad step number ``step`` (from 1): ``s += g^2; p -= lr / (1 + (t-1) lr_decay) * g / (sqrt(s) + eps)``."""
         raise NotImplementedError
