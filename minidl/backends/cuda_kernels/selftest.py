@@ -6,7 +6,8 @@ Without a GPU, run the Numba-CUDA kernels in Numba's CUDA simulator (CI does thi
 
 On a GPU machine, ``--backend cupy`` or ``--backend numba-cuda`` checks the real thing. The last
 line reads ``selftest <backend>: N passed, M failed``. It also fails when a kernel the backend
-overrides has no case in ``cases.py`` (every override must be checked).
+overrides has no case in ``cases.py`` (every override must be checked). Under the simulator it also
+runs ``launcher_checks.py``: every Numba-CUDA launcher against independent NumPy formulas.
 """
 
 from __future__ import annotations
@@ -47,6 +48,23 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 passed += 1
                 print(f"ok   {case.id} {np.dtype(dtype).name} ({time.perf_counter() - start:.2f} s)")
+    from minidl.backends.cuda_kernels._common import SIMULATED
+
+    if SIMULATED and backend.name == "numba-cuda":
+        from minidl.backends.cuda_kernels.launcher_checks import CHECKS
+
+        for check in CHECKS:
+            if args.only not in check.__name__:
+                continue
+            start = time.perf_counter()
+            try:
+                check(np.random.default_rng(0))
+            except Exception:
+                failed += 1
+                print(f"FAIL {check.__name__}\n{traceback.format_exc()}")
+            else:
+                passed += 1
+                print(f"ok   {check.__name__} ({time.perf_counter() - start:.2f} s)")
     print(f"selftest {backend.name}: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -1,0 +1,42 @@
+// Fused Adam / AdamW update of one parameter array, in place: one thread per element (grid-stride).
+// PyTorch's formulation, with t the step number (from 1) and the bias corrections precomputed on the
+// host (bc1 = 1 - beta1^t, bc2 = 1 - beta2^t):
+//
+//   Adam  (L2 penalty):    g <- g + weight_decay * p
+//   AdamW (decoupled):     p <- p - lr * weight_decay * p
+//   m <- beta1 * m + (1 - beta1) * g
+//   v <- beta2 * v + (1 - beta2) * g^2
+//   p <- p - lr * (m / bc1) / (sqrt(v / bc2) + eps)
+//
+// One kernel instead of the ~10 array operations (and temporaries) of the reference.
+#include "common.cuh"
+
+template <typename T>
+__device__ void adam_update(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v,
+                            long long n, T lr, T beta1, T beta2, T eps, T weight_decay, T bc1, T bc2, int decoupled) {
+    for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < n;
+         k += static_cast<long long>(gridDim.x) * blockDim.x) {
+        T grad = g[k], param = p[k];
+        if (decoupled) {
+            param -= lr * weight_decay * param;
+        } else {
+            grad += weight_decay * param;
+        }
+        const T m_k = beta1 * m[k] + (T(1) - beta1) * grad;
+        const T v_k = beta2 * v[k] + (T(1) - beta2) * grad * grad;
+        m[k] = m_k;
+        v[k] = v_k;
+        p[k] = param - lr * (m_k / bc1) / (mdl::sqrt(v_k / bc2) + eps);
+    }
+}
+
+extern "C" {
+__global__ void adam_update_f32(float* p, const float* g, float* m, float* v, long long n, float lr, float beta1,
+                                float beta2, float eps, float weight_decay, float bc1, float bc2, int decoupled) {
+    adam_update(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2, decoupled);
+}
+__global__ void adam_update_f64(double* p, const double* g, double* m, double* v, long long n, double lr, double beta1,
+                                double beta2, double eps, double weight_decay, double bc1, double bc2, int decoupled) {
+    adam_update(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2, decoupled);
+}
+}
