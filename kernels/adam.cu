@@ -2,10 +2,12 @@
 // PyTorch's formulation, with t the step number (from 1) and the bias corrections precomputed on the
 // host (bc1 = 1 - beta1^t, bc2 = 1 - beta2^t):
 //
+//   maximize:              g <- -g
 //   Adam  (L2 penalty):    g <- g + weight_decay * p
 //   AdamW (decoupled):     p <- p - lr * weight_decay * p
 //   m <- beta1 * m + (1 - beta1) * g
 //   v <- beta2 * v + (1 - beta2) * g^2
+//   AMSGrad:               vmax <- max(vmax, v), and vmax replaces v below
 //   p <- p - lr * (m / bc1) / (sqrt(v / bc2) + eps)
 //
 // One kernel instead of the ~10 array operations (and temporaries) of the reference.
@@ -13,10 +15,11 @@
 
 template <typename T>
 __device__ void adam_update(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v,
-                            long long n, T lr, T beta1, T beta2, T eps, T weight_decay, T bc1, T bc2, int decoupled) {
+                            T* __restrict__ vmax, long long n, T lr, T beta1, T beta2, T eps, T weight_decay, T bc1,
+                            T bc2, int decoupled, int amsgrad, int maximize) {
     for (long long k = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; k < n;
          k += static_cast<long long>(gridDim.x) * blockDim.x) {
-        T grad = g[k], param = p[k];
+        T grad = maximize ? -g[k] : g[k], param = p[k];
         if (decoupled) {
             param -= lr * weight_decay * param;
         } else {
@@ -26,17 +29,22 @@ __device__ void adam_update(T* __restrict__ p, const T* __restrict__ g, T* __res
         const T v_k = beta2 * v[k] + (T(1) - beta2) * grad * grad;
         m[k] = m_k;
         v[k] = v_k;
-        p[k] = param - lr * (m_k / bc1) / (mdl::sqrt(v_k / bc2) + eps);
+        T denom_v = v_k;
+        if (amsgrad) denom_v = vmax[k] = mdl::max(vmax[k], v_k);
+        p[k] = param - lr * (m_k / bc1) / (mdl::sqrt(denom_v / bc2) + eps);
     }
 }
 
+// vmax is only read when amsgrad is 1 (pass any array of the right type otherwise).
 extern "C" {
-__global__ void adam_update_f32(float* p, const float* g, float* m, float* v, long long n, float lr, float beta1,
-                                float beta2, float eps, float weight_decay, float bc1, float bc2, int decoupled) {
-    adam_update(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2, decoupled);
+__global__ void adam_update_f32(float* p, const float* g, float* m, float* v, float* vmax, long long n, float lr,
+                                float beta1, float beta2, float eps, float weight_decay, float bc1, float bc2,
+                                int decoupled, int amsgrad, int maximize) {
+    adam_update(p, g, m, v, vmax, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2, decoupled, amsgrad, maximize);
 }
-__global__ void adam_update_f64(double* p, const double* g, double* m, double* v, long long n, double lr, double beta1,
-                                double beta2, double eps, double weight_decay, double bc1, double bc2, int decoupled) {
-    adam_update(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2, decoupled);
+__global__ void adam_update_f64(double* p, const double* g, double* m, double* v, double* vmax, long long n, double lr,
+                                double beta1, double beta2, double eps, double weight_decay, double bc1, double bc2,
+                                int decoupled, int amsgrad, int maximize) {
+    adam_update(p, g, m, v, vmax, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2, decoupled, amsgrad, maximize);
 }
 }

@@ -1,5 +1,5 @@
 // Layer normalisation over the last axis of C-contiguous x (n_rows, d), with optional affine weight w
-// and bias b (d,) (pass null pointers for none).
+// and bias b (d,): has_w / has_b say whether they are there (otherwise any pointer, never read).
 //
 // Forward, per row:
 //   mu = mean_j x_j,   var = mean_j (x_j - mu)^2,   rstd = 1 / sqrt(var + eps)
@@ -15,7 +15,8 @@
 
 template <typename T>
 __device__ void layer_norm_forward(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
-                                   T* __restrict__ y, T* __restrict__ mean, T* __restrict__ rstd, int d, T eps) {
+                                   int has_w, int has_b, T* __restrict__ y, T* __restrict__ mean,
+                                   T* __restrict__ rstd, int d, T eps) {
     const int i = blockIdx.x;
     const T* row = x + static_cast<size_t>(i) * d;
     T* out = y + static_cast<size_t>(i) * d;
@@ -29,8 +30,8 @@ __device__ void layer_norm_forward(const T* __restrict__ x, const T* __restrict_
 
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
         T v = (row[j] - mu) * r;
-        if (w) v *= w[j];
-        if (b) v += b[j];
+        if (has_w) v *= w[j];
+        if (has_b) v += b[j];
         out[j] = v;
     }
     if (threadIdx.x == 0) {
@@ -41,20 +42,20 @@ __device__ void layer_norm_forward(const T* __restrict__ x, const T* __restrict_
 
 template <typename T>
 __device__ void layer_norm_backward_input(const T* __restrict__ gy, const T* __restrict__ x, const T* __restrict__ w,
-                                          const T* __restrict__ mean, const T* __restrict__ rstd, T* __restrict__ gx,
+                                          int has_w, const T* __restrict__ mean, const T* __restrict__ rstd, T* __restrict__ gx,
                                           int d) {
     const size_t offset = static_cast<size_t>(blockIdx.x) * d;
     const T mu = mean[blockIdx.x], r = rstd[blockIdx.x];
     T sum_g = 0, sum_gx = 0;
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
-        const T g = w ? gy[offset + j] * w[j] : gy[offset + j];
+        const T g = has_w ? gy[offset + j] * w[j] : gy[offset + j];
         sum_g += g;
         sum_gx += g * (x[offset + j] - mu) * r;
     }
     const T mean_g = mdl::block_reduce(sum_g, mdl::Sum(), T(0)) / d;
     const T mean_gx = mdl::block_reduce(sum_gx, mdl::Sum(), T(0)) / d;
     for (int j = threadIdx.x; j < d; j += blockDim.x) {
-        const T g = w ? gy[offset + j] * w[j] : gy[offset + j];
+        const T g = has_w ? gy[offset + j] * w[j] : gy[offset + j];
         const T xhat = (x[offset + j] - mu) * r;
         gx[offset + j] = r * (g - mean_g - xhat * mean_gx);
     }
@@ -77,17 +78,21 @@ __device__ void layer_norm_backward_params(const T* __restrict__ gy, const T* __
 }
 
 extern "C" {
-__global__ void layer_norm_forward_f32(const float* x, const float* w, const float* b, float* y, float* mean,
-                                       float* rstd, int d, float eps) { layer_norm_forward(x, w, b, y, mean, rstd, d, eps); }
-__global__ void layer_norm_forward_f64(const double* x, const double* w, const double* b, double* y, double* mean,
-                                       double* rstd, int d, double eps) { layer_norm_forward(x, w, b, y, mean, rstd, d, eps); }
-__global__ void layer_norm_backward_input_f32(const float* gy, const float* x, const float* w, const float* mean,
-                                              const float* rstd, float* gx, int d) {
-    layer_norm_backward_input(gy, x, w, mean, rstd, gx, d);
+__global__ void layer_norm_forward_f32(const float* x, const float* w, const float* b, int has_w, int has_b, float* y,
+                                       float* mean, float* rstd, int d, float eps) {
+    layer_norm_forward(x, w, b, has_w, has_b, y, mean, rstd, d, eps);
 }
-__global__ void layer_norm_backward_input_f64(const double* gy, const double* x, const double* w, const double* mean,
-                                              const double* rstd, double* gx, int d) {
-    layer_norm_backward_input(gy, x, w, mean, rstd, gx, d);
+__global__ void layer_norm_forward_f64(const double* x, const double* w, const double* b, int has_w, int has_b,
+                                       double* y, double* mean, double* rstd, int d, double eps) {
+    layer_norm_forward(x, w, b, has_w, has_b, y, mean, rstd, d, eps);
+}
+__global__ void layer_norm_backward_input_f32(const float* gy, const float* x, const float* w, int has_w,
+                                              const float* mean, const float* rstd, float* gx, int d) {
+    layer_norm_backward_input(gy, x, w, has_w, mean, rstd, gx, d);
+}
+__global__ void layer_norm_backward_input_f64(const double* gy, const double* x, const double* w, int has_w,
+                                              const double* mean, const double* rstd, double* gx, int d) {
+    layer_norm_backward_input(gy, x, w, has_w, mean, rstd, gx, d);
 }
 __global__ void layer_norm_backward_params_f32(const float* gy, const float* x, const float* mean, const float* rstd,
                                                float* gw, float* gb, int n_rows, int d) {

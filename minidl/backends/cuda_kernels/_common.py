@@ -21,6 +21,14 @@ ELEMENT_THREADS: int = 32 if SIMULATED else 256
 ACCUMULATOR = float64
 
 
+def placeholder(dtype):
+    """A one-element device array to pass where an optional array is absent (the kernel never reads it).
+
+    Never pass another argument twice instead: the simulator copies each argument back to the host after
+    the launch, so an alias would overwrite the real array with its stale copy."""
+    return cuda.device_array(1, dtype=dtype)
+
+
 def blocks_for(n: int, threads: int = ELEMENT_THREADS) -> int:
     """Blocks needed to give ``n`` elements one thread each (at least one block)."""
     return max(1, -(-n // threads))

@@ -1,7 +1,9 @@
 """Fused Adam / AdamW update, in place (twin of ``kernels/adam.cu``): one thread per element.
 
+    maximize: g <- -g
     Adam:  g <- g + weight_decay * p          AdamW: p <- p - lr * weight_decay * p
     m <- beta1 m + (1 - beta1) g,   v <- beta2 v + (1 - beta2) g^2
+    AMSGrad: vmax <- max(vmax, v), used in place of v below
     p <- p - lr * (m / bc1) / (sqrt(v / bc2) + eps),   bc1 = 1 - beta1^t, bc2 = 1 - beta2^t
 """
 
@@ -11,13 +13,13 @@ import math
 
 from numba import cuda
 
-from minidl.backends.cuda_kernels._common import ELEMENT_THREADS, blocks_for
+from minidl.backends.cuda_kernels._common import ELEMENT_THREADS, blocks_for, placeholder
 
 
 @cuda.jit
-def adam_update_kernel(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bc1, bc2, decoupled):
+def adam_update_kernel(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, bc1, bc2, decoupled, amsgrad, maximize):
     for k in range(cuda.grid(1), p.size, cuda.gridsize(1)):
-        grad = g[k]
+        grad = -g[k] if maximize else g[k]
         param = p[k]
         if decoupled:
             param -= lr * weight_decay * param
@@ -27,11 +29,18 @@ def adam_update_kernel(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bc1, bc2
         v_k = beta2 * v[k] + (1.0 - beta2) * grad * grad
         m[k] = m_k
         v[k] = v_k
-        p[k] = param - lr * (m_k / bc1) / (math.sqrt(v_k / bc2) + eps)
+        denom_v = v_k
+        if amsgrad:
+            denom_v = max(vmax[k], v_k)
+            vmax[k] = denom_v
+        p[k] = param - lr * (m_k / bc1) / (math.sqrt(denom_v / bc2) + eps)
 
 
-def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decoupled) -> None:
-    """Update the flat, contiguous arrays p, m, v in place from the gradient g (step counts from 1)."""
+def adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, step, decoupled, vmax=None, maximize=False) -> None:
+    """Update the flat, contiguous arrays p, m, v (and vmax for AMSGrad) in place from the gradient g
+    (step counts from 1)."""
     bc1, bc2 = 1.0 - beta1**step, 1.0 - beta2**step
+    amsgrad = vmax is not None
     adam_update_kernel[blocks_for(p.size), ELEMENT_THREADS](
-        p, g, m, v, lr, beta1, beta2, eps, weight_decay, bc1, bc2, bool(decoupled))
+        p, g, m, v, vmax if amsgrad else placeholder(p.dtype), lr, beta1, beta2, eps, weight_decay, bc1, bc2,
+        bool(decoupled), amsgrad, bool(maximize))

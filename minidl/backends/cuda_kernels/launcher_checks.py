@@ -60,6 +60,7 @@ def check_layer_norm(rng: np.random.Generator) -> None:
     close(rstd, r[:, 0], "rstd")
     layer_norm.layer_norm_forward(x, None, None, y, mean, rstd, 1e-5)
     close(y, xhat, "y without weight and bias")
+    close(mean, x.mean(1), "mean without weight and bias")
     gy, gx, gw, gb = rng.standard_normal(x.shape), np.empty_like(x), np.empty(40), np.empty(40)
     layer_norm.layer_norm_backward(gy, x, w, mean, rstd, gx, gw, gb)
     g = gy * w
@@ -91,15 +92,22 @@ def check_maxpool2d(rng: np.random.Generator) -> None:
 
 
 def check_adam(rng: np.random.Generator) -> None:
-    for decoupled in (False, True):
+    for decoupled, amsgrad, maximize in ((False, False, False), (True, False, False), (False, True, True)):
         p, g, m, v = rng.standard_normal(50), rng.standard_normal(50), rng.standard_normal(50), rng.random(50)
-        p0, m0, v0 = p.copy(), m.copy(), v.copy()
-        adam.adam_update(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.1, 3, decoupled)
-        grad = g if decoupled else g + 0.1 * p0
+        vmax = rng.random(50) if amsgrad else None
+        p0, m0, v0, vmax0 = p.copy(), m.copy(), v.copy(), None if vmax is None else vmax.copy()
+        adam.adam_update(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.1, 3, decoupled, vmax, maximize)
+        grad = -g if maximize else g
+        grad = grad if decoupled else grad + 0.1 * p0
         start = p0 * (1 - 1e-2 * 0.1) if decoupled else p0
         m1, v1 = 0.9 * m0 + 0.1 * grad, 0.999 * v0 + 0.001 * grad**2
+        denom = v1 if vmax is None else np.maximum(vmax0, v1)
         close(m, m1, "m")
-        close(p, start - 1e-2 * (m1 / (1 - 0.9**3)) / (np.sqrt(v1 / (1 - 0.999**3)) + 1e-8), f"p ({decoupled=})")
+        close(v, v1, "v")
+        if vmax is not None:
+            close(vmax, denom, "vmax")
+        want = start - 1e-2 * (m1 / (1 - 0.9**3)) / (np.sqrt(denom / (1 - 0.999**3)) + 1e-8)
+        close(p, want, f"p ({decoupled=}, {amsgrad=}, {maximize=})")
 
 
 def check_lstm_cell(rng: np.random.Generator) -> None:

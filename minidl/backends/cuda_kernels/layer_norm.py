@@ -4,7 +4,7 @@ Forward, per row: mu = mean(x), rstd = 1 / sqrt(mean((x - mu)^2) + eps), y = (x 
 Backward, with xhat = (x - mu) * rstd and g = gy * w:
     gx = rstd * (g - mean(g) - xhat * mean(g * xhat))       (one block per row)
     gw = sum_rows gy * xhat,   gb = sum_rows gy             (one thread per column)
-``w`` and ``b`` may be None (no affine part); the kernels then get a dummy array and a flag.
+``w`` and ``b`` may be None (no affine part); the kernels then get a placeholder array and a flag.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 
 from numba import cuda
 
-from minidl.backends.cuda_kernels._common import ACCUMULATOR, THREADS, block_sum, blocks_for
+from minidl.backends.cuda_kernels._common import ACCUMULATOR, THREADS, block_sum, blocks_for, placeholder
 
 
 @cuda.jit
@@ -76,14 +76,15 @@ def layer_norm_backward_params_kernel(gy, x, mean, rstd, gw, gb):
 
 
 def layer_norm_forward(x, w, b, y, mean, rstd, eps: float) -> None:
-    dummy = mean  # a typed array to pass where w or b is None (never read)
+    none = placeholder(x.dtype)
     layer_norm_forward_kernel[x.shape[0], THREADS](
-        x, dummy if w is None else w, dummy if b is None else b, w is not None, b is not None, y, mean, rstd, eps)
+        x, none if w is None else w, none if b is None else b, w is not None, b is not None, y, mean, rstd, eps)
 
 
 def layer_norm_backward(gy, x, w, mean, rstd, gx, gw, gb) -> None:
     """gx always; gw and gb (the column sums) when they are not None."""
     has_w = w is not None
-    layer_norm_backward_input_kernel[x.shape[0], THREADS](gy, x, w if has_w else mean, has_w, mean, rstd, gx)
+    layer_norm_backward_input_kernel[x.shape[0], THREADS](
+        gy, x, w if has_w else placeholder(x.dtype), has_w, mean, rstd, gx)
     if gw is not None:
         layer_norm_backward_params_kernel[blocks_for(x.shape[1]), THREADS](gy, x, mean, rstd, gw, gb)
