@@ -81,6 +81,97 @@ def _adagrad_update(size, rng, dtype, xp):
     return (p, g, s, 10, 1e-2, 0.0, 0.0, 1e-10), {}, 7.0 * n
 
 
+def _conv_geometry(size):
+    # small: LeNet's second conv; large: a 3x3 conv of a CIFAR-sized ResNet block
+    return ((8, 6, 14, 14), (16, 6, 5, 5)) if size == "small" else ((64, 32, 32, 32), (64, 32, 3, 3))
+
+
+def _conv_flops(x_shape, w_shape):
+    n, _, h, w = x_shape
+    o, c, kh, kw = w_shape
+    return 2.0 * n * o * c * kh * kw * (h - kh + 1) * (w - kw + 1)  # stride 1, no padding
+
+
+def _im2col(size, rng, dtype, xp):
+    xs, ws = _conv_geometry(size)
+    return (_randn(xp, rng, xs, dtype), ws[2:], (1, 1), (0, 0), (1, 1)), {}, None
+
+
+def _col2im(size, rng, dtype, xp):
+    (n, c, h, w), (_, _, kh, kw) = _conv_geometry(size)
+    cols = _randn(xp, rng, (n, c, kh, kw, h - kh + 1, w - kw + 1), dtype)
+    return (cols, (n, c, h, w), (kh, kw), (1, 1), (0, 0), (1, 1)), {}, None
+
+
+def _conv2d_forward(size, rng, dtype, xp):
+    xs, ws = _conv_geometry(size)
+    args = (_randn(xp, rng, xs, dtype), _randn(xp, rng, ws, dtype), _randn(xp, rng, ws[:1], dtype))
+    return args + ((1, 1), (0, 0), (1, 1), 1), {}, _conv_flops(xs, ws)
+
+
+def _conv_gy(xs, ws, rng, dtype, xp):
+    return _randn(xp, rng, (xs[0], ws[0], xs[2] - ws[2] + 1, xs[3] - ws[3] + 1), dtype)
+
+
+def _conv2d_backward_input(size, rng, dtype, xp):
+    xs, ws = _conv_geometry(size)
+    args = (_conv_gy(xs, ws, rng, dtype, xp), _randn(xp, rng, ws, dtype), xs)
+    return args + ((1, 1), (0, 0), (1, 1), 1), {}, _conv_flops(xs, ws)
+
+
+def _conv2d_backward_weight(size, rng, dtype, xp):
+    xs, ws = _conv_geometry(size)
+    args = (_randn(xp, rng, xs, dtype), _conv_gy(xs, ws, rng, dtype, xp), ws)
+    return args + ((1, 1), (0, 0), (1, 1), 1), {}, _conv_flops(xs, ws)
+
+
+def _pool_input(size):
+    return (8, 6, 28, 28) if size == "small" else (64, 32, 26, 26)  # large: the MNIST CNN's pool
+
+
+def _maxpool2d_forward(size, rng, dtype, xp):
+    return (_randn(xp, rng, _pool_input(size), dtype), (2, 2), (2, 2), (0, 0)), {}, None
+
+
+def _maxpool2d_backward(size, rng, dtype, xp):
+    xs = _pool_input(size)
+    x = rng.standard_normal(xs).astype(dtype)
+    n, c, h, w = xs
+    # the argmax of each 2x2 window, as the forward kernel returns it (flat index in the (H, W) plane)
+    windows = x[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2).transpose(0, 1, 2, 4, 3, 5)
+    k = windows.reshape(n, c, h // 2, w // 2, 4).argmax(-1)
+    rows, cols = np.arange(h // 2)[:, None] * 2 + k // 2, np.arange(w // 2)[None, :] * 2 + k % 2
+    gy = _randn(xp, rng, k.shape, dtype)
+    return (gy, xp.asarray(rows * w + cols), xs, (2, 2), (2, 2), (0, 0)), {}, None
+
+
+def _avgpool2d_forward(size, rng, dtype, xp):
+    return (_randn(xp, rng, _pool_input(size), dtype), (2, 2), (2, 2), (0, 0), True), {}, None
+
+
+def _avgpool2d_backward(size, rng, dtype, xp):
+    n, c, h, w = xs = _pool_input(size)
+    return (_randn(xp, rng, (n, c, h // 2, w // 2), dtype), xs, (2, 2), (2, 2), (0, 0), True), {}, None
+
+
+def _batch_norm(size, rng, dtype, xp, backward):
+    xs = (8, 6, 14, 14) if size == "small" else (64, 32, 26, 26)
+    x, w, b = _randn(xp, rng, xs, dtype), _randn(xp, rng, xs[1:2], dtype), _randn(xp, rng, xs[1:2], dtype)
+    if not backward:
+        return (x, w, b, 1e-5), {}, None
+    mean, rstd = x.mean(axis=(0, 2, 3)), 1 / xp.sqrt(x.var(axis=(0, 2, 3)) + 1e-5)
+    return (_randn(xp, rng, xs, dtype), x, w, mean, rstd), {}, None
+
+
+def _layer_norm(size, rng, dtype, xp, backward):
+    rows, d = (64, 128) if size == "small" else (4096, 1024)
+    x, w, b = _randn(xp, rng, (rows, d), dtype), _randn(xp, rng, (d,), dtype), _randn(xp, rng, (d,), dtype)
+    if not backward:
+        return (x, w, b, 1e-5), {}, None
+    mean, rstd = x.mean(axis=1), 1 / xp.sqrt(x.var(axis=1) + 1e-5)
+    return (_randn(xp, rng, (rows, d), dtype), x, w, mean, rstd), {}, None
+
+
 CASES: dict[str, Case] = {
     "matmul": _matmul,
     "softmax": _softmax,
@@ -92,4 +183,17 @@ CASES: dict[str, Case] = {
     "adam_update": _adam_update,
     "rmsprop_update": _rmsprop_update,
     "adagrad_update": _adagrad_update,
+    "im2col": _im2col,
+    "col2im": _col2im,
+    "conv2d_forward": _conv2d_forward,
+    "conv2d_backward_input": _conv2d_backward_input,
+    "conv2d_backward_weight": _conv2d_backward_weight,
+    "maxpool2d_forward": _maxpool2d_forward,
+    "maxpool2d_backward": _maxpool2d_backward,
+    "avgpool2d_forward": _avgpool2d_forward,
+    "avgpool2d_backward": _avgpool2d_backward,
+    "batch_norm_forward": lambda size, rng, dtype, xp: _batch_norm(size, rng, dtype, xp, False),
+    "batch_norm_backward": lambda size, rng, dtype, xp: _batch_norm(size, rng, dtype, xp, True),
+    "layer_norm_forward": lambda size, rng, dtype, xp: _layer_norm(size, rng, dtype, xp, False),
+    "layer_norm_backward": lambda size, rng, dtype, xp: _layer_norm(size, rng, dtype, xp, True),
 }

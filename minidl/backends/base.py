@@ -34,6 +34,22 @@ KERNELS: tuple[str, ...] = (
     "adam_update",
     "rmsprop_update",
     "adagrad_update",
+    # convolution (NCHW; 1-d ops go through 2-d with H = 1)
+    "im2col",
+    "col2im",
+    "conv2d_forward",
+    "conv2d_backward_input",
+    "conv2d_backward_weight",
+    # pooling
+    "maxpool2d_forward",
+    "maxpool2d_backward",
+    "avgpool2d_forward",
+    "avgpool2d_backward",
+    # normalization
+    "batch_norm_forward",
+    "batch_norm_backward",
+    "layer_norm_forward",
+    "layer_norm_backward",
 )
 
 
@@ -109,4 +125,72 @@ class Backend:
     def adagrad_update(self, param: Any, grad: Any, state_sum: Any, step: int, lr: float, lr_decay: float,
                        weight_decay: float, eps: float, maximize: bool = False) -> None:
         """Adagrad step number ``step`` (from 1): ``s += g^2; p -= lr / (1 + (t-1) lr_decay) * g / (sqrt(s) + eps)``."""
+        raise NotImplementedError
+
+    # ---- convolution: x (N, C, H, W), weight (O, C // groups, kh, kw); pairs are (h, w) tuples ----
+    def im2col(self, x: Any, kernel_size: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+               dilation: tuple[int, int]) -> Any:
+        """Windows of zero-padded x as a contiguous (N, C, kh, kw, OH, OW) array:
+        ``cols[n, c, i, j, p, q] = xpad[n, c, p*sh + i*dh, q*sw + j*dw]``."""
+        raise NotImplementedError
+
+    def col2im(self, cols: Any, x_shape: tuple[int, ...], kernel_size: tuple[int, int], stride: tuple[int, int],
+               padding: tuple[int, int], dilation: tuple[int, int]) -> Any:
+        """The adjoint of im2col: every window entry of cols (N, C, kh, kw, OH, OW) added back into zeros(x_shape)."""
+        raise NotImplementedError
+
+    def conv2d_forward(self, x: Any, weight: Any, bias: Any, stride: tuple[int, int], padding: tuple[int, int],
+                       dilation: tuple[int, int], groups: int) -> Any:
+        """y (N, O, OH, OW) = cross-correlation of x with weight, plus bias (O,) unless it is None."""
+        raise NotImplementedError
+
+    def conv2d_backward_input(self, gy: Any, weight: Any, x_shape: tuple[int, ...], stride: tuple[int, int],
+                              padding: tuple[int, int], dilation: tuple[int, int], groups: int) -> Any:
+        """dL/dx of conv2d given dL/dy (also the forward of conv_transpose2d)."""
+        raise NotImplementedError
+
+    def conv2d_backward_weight(self, x: Any, gy: Any, weight_shape: tuple[int, ...], stride: tuple[int, int],
+                               padding: tuple[int, int], dilation: tuple[int, int], groups: int) -> Any:
+        """dL/dweight of conv2d given the input x and dL/dy."""
+        raise NotImplementedError
+
+    # ---- pooling: x (N, C, H, W); padding never wins a max and counts as zeros in an average ----
+    def maxpool2d_forward(self, x: Any, kernel_size: tuple[int, int], stride: tuple[int, int],
+                          padding: tuple[int, int]) -> tuple[Any, Any]:
+        """(y, indices): window maxima and, as int64, the flat index h * W + w of each in its (H, W) plane
+        (the first maximum on ties), as PyTorch's ``return_indices``."""
+        raise NotImplementedError
+
+    def maxpool2d_backward(self, gy: Any, indices: Any, x_shape: tuple[int, ...], kernel_size: tuple[int, int],
+                           stride: tuple[int, int], padding: tuple[int, int]) -> Any:
+        """dL/dx: zeros(x_shape) with gy added at ``indices`` (overlapping windows accumulate)."""
+        raise NotImplementedError
+
+    def avgpool2d_forward(self, x: Any, kernel_size: tuple[int, int], stride: tuple[int, int],
+                          padding: tuple[int, int], count_include_pad: bool) -> Any:
+        """Window means; the divisor is kh * kw, or the number of non-padding elements when count_include_pad
+        is False."""
+        raise NotImplementedError
+
+    def avgpool2d_backward(self, gy: Any, x_shape: tuple[int, ...], kernel_size: tuple[int, int],
+                           stride: tuple[int, int], padding: tuple[int, int], count_include_pad: bool) -> Any:
+        """dL/dx: each gy / divisor spread back over its window."""
+        raise NotImplementedError
+
+    # ---- normalization ----
+    def batch_norm_forward(self, x: Any, weight: Any, bias: Any, eps: float) -> tuple[Any, Any, Any]:
+        """Training-mode batch norm of x (N, C, *) per channel: (y, mean (C,), biased var (C,));
+        weight and bias (C,) may be None."""
+        raise NotImplementedError
+
+    def batch_norm_backward(self, gy: Any, x: Any, weight: Any, mean: Any, rstd: Any) -> tuple[Any, Any, Any]:
+        """(dL/dx, dL/dweight, dL/dbias) of training-mode batch norm; rstd = 1 / sqrt(var + eps)."""
+        raise NotImplementedError
+
+    def layer_norm_forward(self, x: Any, weight: Any, bias: Any, eps: float) -> tuple[Any, Any, Any]:
+        """Normalise each row of x (rows, d): (y, mean (rows,), rstd (rows,)); weight, bias (d,) may be None."""
+        raise NotImplementedError
+
+    def layer_norm_backward(self, gy: Any, x: Any, weight: Any, mean: Any, rstd: Any) -> tuple[Any, Any, Any]:
+        """(dL/dx, dL/dweight, dL/dbias) of layer_norm_forward (the last two are None when weight is None)."""
         raise NotImplementedError

@@ -154,3 +154,189 @@ class NumpyBackend(Backend):
         xp.divide(g, std, out=tmp)
         tmp *= clr
         param -= tmp
+
+    # ---- convolution ----
+    # Every conv is one batched matrix product over windows: cols = im2col(x) holds, for every output
+    # pixel, the C*kh*kw input values under the kernel; y = weight (O, C*kh*kw) @ cols (N, C*kh*kw, OH*OW).
+    def im2col(self, x, kernel_size, stride, padding, dilation):
+        (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+        N, C, H, W = x.shape
+        OH, OW = _out_size(H, kh, sh, padding[0], dh), _out_size(W, kw, sw, padding[1], dw)
+        if padding[0] or padding[1]:
+            ph, pw = padding
+            x = self.xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        sN, sC, sH, sW = x.strides
+        # A strided *view*: window offset (i, j) and output pixel (p, q) are just strides into x.
+        windows = self.xp.lib.stride_tricks.as_strided(
+            x, shape=(N, C, kh, kw, OH, OW), strides=(sN, sC, sH * dh, sW * dw, sH * sh, sW * sw))
+        return self.xp.ascontiguousarray(windows)  # the one copy
+
+    def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+        N, C, H, W = x_shape
+        OH, OW = cols.shape[4], cols.shape[5]
+        out = self.xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+        for i in range(kh):  # a loop over the kernel window only: each offset is one strided add
+            rows = slice(i * dh, i * dh + sh * (OH - 1) + 1, sh)
+            for j in range(kw):
+                out[:, :, rows, j * dw:j * dw + sw * (OW - 1) + 1:sw] += cols[:, :, i, j]
+        return out[:, :, ph:ph + H, pw:pw + W] if ph or pw else out
+
+    def conv2d_forward(self, x, weight, bias, stride, padding, dilation, groups):
+        N, G = x.shape[0], groups
+        O, Cg, kh, kw = weight.shape
+        cols = self.im2col(x, (kh, kw), stride, padding, dilation)
+        OH, OW = cols.shape[4], cols.shape[5]
+        # (G, O/G, K) @ (N, G, K, L) -> (N, G, O/G, L): already the NCHW layout of y, no transpose needed
+        y = self.xp.matmul(weight.reshape(G, O // G, Cg * kh * kw), cols.reshape(N, G, Cg * kh * kw, OH * OW))
+        y = y.reshape(N, O, OH, OW)
+        if bias is not None:
+            y += bias.reshape(1, O, 1, 1)
+        return y
+
+    def conv2d_backward_input(self, gy, weight, x_shape, stride, padding, dilation, groups):
+        N, O, OH, OW = gy.shape
+        G, (_, Cg, kh, kw) = groups, weight.shape
+        w_t = weight.reshape(G, O // G, Cg * kh * kw).transpose(0, 2, 1)  # (G, K, O/G)
+        gcols = self.xp.matmul(w_t, gy.reshape(N, G, O // G, OH * OW))  # (N, G, K, L)
+        return self.col2im(gcols.reshape(N, G * Cg, kh, kw, OH, OW), x_shape, (kh, kw), stride, padding, dilation)
+
+    def conv2d_backward_weight(self, x, gy, weight_shape, stride, padding, dilation, groups):
+        N, O, OH, OW = gy.shape
+        G, (_, Cg, kh, kw) = groups, weight_shape
+        cols = self.im2col(x, (kh, kw), stride, padding, dilation).reshape(N, G, Cg * kh * kw, OH * OW)
+        # sum over n of gy[n] (O/G, L) @ cols[n]^T (L, K): one batched product, then a small sum
+        gw = self.xp.matmul(gy.reshape(N, G, O // G, OH * OW), cols.transpose(0, 1, 3, 2)).sum(axis=0)
+        return gw.reshape(weight_shape)
+
+    # ---- pooling: a loop over the kernel window only; each offset (i, j) is one strided view of x ----
+    def _pool_views(self, x, kernel_size, stride, padding, fill):
+        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        OH, OW = _out_size(x.shape[2], kh, sh, ph, 1), _out_size(x.shape[3], kw, sw, pw, 1)
+        if ph or pw:
+            x = self.xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+        for i in range(kh):
+            for j in range(kw):
+                yield i, j, x[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
+
+    def maxpool2d_forward(self, x, kernel_size, stride, padding):
+        xp, W = self.xp, x.shape[3]
+        y = at = None  # at: offset i * W + j of the maximum inside its window (int32: a quarter of the traffic)
+        for i, j, view in self._pool_views(x, kernel_size, stride, padding, -xp.inf):
+            if y is None:
+                y, at = view.copy(), xp.zeros(view.shape, dtype=xp.int32)
+                continue
+            better = view > y  # strict: the first maximum wins ties
+            xp.maximum(y, view, out=y)
+            at *= ~better  # arithmetic instead of where/copyto: several times faster on strided views
+            at += better * xp.int32(i * W + j)
+        (sh, sw), (ph, pw) = stride, padding
+        corner = (xp.arange(y.shape[2]) * sh - ph)[:, None] * W + (xp.arange(y.shape[3]) * sw - pw)[None, :]
+        return y, at + corner  # int64 flat index h * W + w in the (H, W) plane
+
+    def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding):
+        N, C, H, W = x_shape
+        idx = indices.reshape(N * C, -1)
+        if kernel_size[0] <= stride[0] and kernel_size[1] <= stride[1]:  # windows never overlap: no repeats
+            gx = self.xp.zeros((N * C, H * W), dtype=gy.dtype)
+            idx = idx + self.xp.arange(0, N * C * H * W, H * W)[:, None]  # flat index into gx
+            gx.reshape(-1)[idx.reshape(-1)] = gy.reshape(-1)
+            return gx.reshape(x_shape)
+        return self.take_along_axis_add((N * C, H * W), idx, gy.reshape(N * C, -1), 1).reshape(x_shape)
+
+    def _pool_divisor(self, x_shape, y_shape, kernel_size, stride, padding, count_include_pad, dtype):
+        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        if count_include_pad or not (ph or pw):
+            return kh * kw
+        xp = self.xp
+
+        def count(n, out, k, s, p):  # how many of each window's k rows (or columns) lie inside the input
+            start = xp.arange(out) * s - p
+            return xp.minimum(start + k, n) - xp.maximum(start, 0)
+
+        hs, ws = count(x_shape[2], y_shape[2], kh, sh, ph), count(x_shape[3], y_shape[3], kw, sw, pw)
+        return (hs[:, None] * ws[None, :]).astype(dtype)
+
+    def avgpool2d_forward(self, x, kernel_size, stride, padding, count_include_pad):
+        y = None
+        for _, _, view in self._pool_views(x, kernel_size, stride, padding, 0):
+            if y is None:
+                y = view.copy()
+            else:
+                y += view
+        y /= self._pool_divisor(x.shape, y.shape, kernel_size, stride, padding, count_include_pad, x.dtype)
+        return y
+
+    def avgpool2d_backward(self, gy, x_shape, kernel_size, stride, padding, count_include_pad):
+        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        N, C, H, W = x_shape
+        OH, OW = gy.shape[2], gy.shape[3]
+        g = gy / self._pool_divisor(x_shape, gy.shape, kernel_size, stride, padding, count_include_pad, gy.dtype)
+        gx = self.xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=gy.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                gx[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw] += g
+        return gx[:, :, ph:ph + H, pw:pw + W] if ph or pw else gx
+
+    # ---- normalization: xhat = (x - mean) * rstd, y = xhat * weight + bias ----
+    def batch_norm_forward(self, x, weight, bias, eps):
+        axes, shape = _channel_axes(x)
+        mean = x.mean(axis=axes)
+        y = x - mean.reshape(shape)
+        var = self.xp.square(y).mean(axis=axes)  # two passes: var of (x - mean) keeps its digits
+        scale = 1 / self.xp.sqrt(var + eps)
+        if weight is not None:
+            scale = scale * weight
+        y *= scale.reshape(shape)
+        if bias is not None:
+            y += bias.reshape(shape)
+        return y, mean, var
+
+    def batch_norm_backward(self, gy, x, weight, mean, rstd):
+        axes, shape = _channel_axes(x)
+        m = x.size // x.shape[1]
+        xhat = (x - mean.reshape(shape)) * rstd.reshape(shape)
+        gb = gy.sum(axis=axes)
+        gw = (gy * xhat).sum(axis=axes)
+        scale = rstd if weight is None else rstd * weight
+        # gx = w * rstd * (gy - mean(gy) - xhat * mean(gy * xhat)), the means over everything but the channel
+        xhat *= (gw / m).reshape(shape)
+        gx = gy - xhat
+        gx -= (gb / m).reshape(shape)
+        gx *= scale.reshape(shape)
+        return gx, gw, gb
+
+    def layer_norm_forward(self, x, weight, bias, eps):
+        mean = x.mean(axis=1)
+        y = x - mean[:, None]
+        rstd = 1 / self.xp.sqrt(self.xp.square(y).mean(axis=1) + eps)
+        y *= rstd[:, None]
+        if weight is not None:
+            y *= weight
+        if bias is not None:
+            y += bias
+        return y, mean, rstd
+
+    def layer_norm_backward(self, gy, x, weight, mean, rstd):
+        xhat = (x - mean[:, None]) * rstd[:, None]
+        gw = gb = None
+        if weight is not None:
+            gw, gb = (gy * xhat).sum(axis=0), gy.sum(axis=0)
+            g = gy * weight
+        else:
+            g = gy
+        # gx = rstd * (g - mean(g) - xhat * mean(g * xhat)), the means along the row
+        gx = g - g.mean(axis=1, keepdims=True)
+        gx -= xhat * (g * xhat).mean(axis=1, keepdims=True)
+        gx *= rstd[:, None]
+        return gx, gw, gb
+
+
+def _out_size(n: int, k: int, s: int, p: int, d: int) -> int:
+    """Output length of a window of size k (dilation d) sliding with stride s over n + 2p values."""
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _channel_axes(x: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Batch norm reduces over every axis but the channel axis 1; (axes, shape to broadcast (C,) against x)."""
+    return (0, *range(2, x.ndim)), (1, x.shape[1]) + (1,) * (x.ndim - 2)
