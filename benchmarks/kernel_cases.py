@@ -172,6 +172,43 @@ def _layer_norm(size, rng, dtype, xp, backward):
     return (_randn(xp, rng, (rows, d), dtype), x, w, mean, rstd), {}, None
 
 
+def _lstm_cell(size, rng, dtype, xp, backward):
+    B, H = (8, 32) if size == "small" else (32, 256)  # large: W3's LSTM step
+    z, c_prev = _randn(xp, rng, (B, 4 * H), dtype), _randn(xp, rng, (B, H), dtype)
+    if not backward:
+        return (z, c_prev), {}, None
+    acts = xp.tanh(z * 0.5) * 0.5 + 0.5
+    acts[:, 2 * H:3 * H] = xp.tanh(z[:, 2 * H:3 * H])
+    c = acts[:, H:2 * H] * c_prev + acts[:, :H] * acts[:, 2 * H:3 * H]
+    return (_randn(xp, rng, (B, H), dtype), _randn(xp, rng, (B, H), dtype), acts, c_prev, c), {}, None
+
+
+def _gru_cell(size, rng, dtype, xp, backward):
+    B, H = (8, 32) if size == "small" else (32, 256)
+    a, b = _randn(xp, rng, (B, 3 * H), dtype), _randn(xp, rng, (B, 3 * H), dtype)
+    h_prev = _randn(xp, rng, (B, H), dtype)
+    if not backward:
+        return (a, b, h_prev), {}, None
+    acts = xp.concatenate([xp.tanh(a[:, :2 * H]) * 0.5 + 0.5, xp.tanh(a[:, 2 * H:]), b[:, 2 * H:]], axis=1)
+    return (_randn(xp, rng, (B, H), dtype), acts, h_prev), {}, None
+
+
+def _attention(size, rng, dtype, xp, backward):
+    # small: one head of a toy model; large: W4's causal self-attention (batch 16, 4 heads, 64 tokens, 32 per head)
+    B, H, T, D = (1, 2, 16, 16) if size == "small" else (16, 4, 64, 32)
+    q, k, v = (_randn(xp, rng, (B, H, T, D), dtype) for _ in range(3))
+    flops = 4.0 * B * H * T * T * D
+    scale = 1 / float(np.sqrt(D))
+    if not backward:
+        return (q, k, v, None, scale, True, None), {}, flops
+    s = xp.matmul(q, xp.swapaxes(k, -1, -2)) * scale
+    s = xp.where(xp.tril(xp.ones((T, T), dtype=bool)), s, -xp.inf)
+    p = xp.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    out = xp.matmul(p, v)
+    return (_randn(xp, rng, (B, H, T, D), dtype), q, k, v, out, p, None, scale, True, None), {}, 2 * flops
+
+
 CASES: dict[str, Case] = {
     "matmul": _matmul,
     "softmax": _softmax,
@@ -196,4 +233,10 @@ CASES: dict[str, Case] = {
     "batch_norm_backward": lambda size, rng, dtype, xp: _batch_norm(size, rng, dtype, xp, True),
     "layer_norm_forward": lambda size, rng, dtype, xp: _layer_norm(size, rng, dtype, xp, False),
     "layer_norm_backward": lambda size, rng, dtype, xp: _layer_norm(size, rng, dtype, xp, True),
+    "lstm_cell_forward": lambda size, rng, dtype, xp: _lstm_cell(size, rng, dtype, xp, False),
+    "lstm_cell_backward": lambda size, rng, dtype, xp: _lstm_cell(size, rng, dtype, xp, True),
+    "gru_cell_forward": lambda size, rng, dtype, xp: _gru_cell(size, rng, dtype, xp, False),
+    "gru_cell_backward": lambda size, rng, dtype, xp: _gru_cell(size, rng, dtype, xp, True),
+    "attention_forward": lambda size, rng, dtype, xp: _attention(size, rng, dtype, xp, False),
+    "attention_backward": lambda size, rng, dtype, xp: _attention(size, rng, dtype, xp, True),
 }

@@ -50,6 +50,14 @@ KERNELS: tuple[str, ...] = (
     "batch_norm_backward",
     "layer_norm_forward",
     "layer_norm_backward",
+    # recurrent cells (PyTorch gate order), one call per time step
+    "lstm_cell_forward",
+    "lstm_cell_backward",
+    "gru_cell_forward",
+    "gru_cell_backward",
+    # attention
+    "attention_forward",
+    "attention_backward",
 )
 
 
@@ -193,4 +201,40 @@ class Backend:
 
     def layer_norm_backward(self, gy: Any, x: Any, weight: Any, mean: Any, rstd: Any) -> tuple[Any, Any, Any]:
         """(dL/dx, dL/dweight, dL/dbias) of layer_norm_forward (the last two are None when weight is None)."""
+        raise NotImplementedError
+
+    # ---- recurrent cells: B = batch, H = hidden size; the gate matmuls stay outside (one matmul for all steps) ----
+    def lstm_cell_forward(self, z: Any, c_prev: Any) -> tuple[Any, Any, Any]:
+        """One LSTM step from the gate pre-activations z (B, 4H) = [i, f, g, o] and c_prev (B, H):
+        (h, c, acts) with c = sigmoid(f) c_prev + sigmoid(i) tanh(g), h = sigmoid(o) tanh(c), and
+        acts (B, 4H) the activated gates [sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)] saved for backward."""
+        raise NotImplementedError
+
+    def lstm_cell_backward(self, gh: Any, gc: Any, acts: Any, c_prev: Any, c: Any) -> tuple[Any, Any]:
+        """(dL/dz (B, 4H), dL/dc_prev (B, H)) of lstm_cell_forward given dL/dh and dL/dc."""
+        raise NotImplementedError
+
+    def gru_cell_forward(self, a: Any, b: Any, h_prev: Any) -> tuple[Any, Any]:
+        """One GRU step from a = x W_ih^T + b_ih and b = h_prev W_hh^T + b_hh, both (B, 3H) = [r, z, n]:
+        (h, acts) with r = sigmoid(a_r + b_r), z = sigmoid(a_z + b_z), n = tanh(a_n + r b_n),
+        h = (1 - z) n + z h_prev, and acts (B, 4H) = [r, z, n, b_n] saved for backward."""
+        raise NotImplementedError
+
+    def gru_cell_backward(self, gh: Any, acts: Any, h_prev: Any) -> tuple[Any, Any, Any]:
+        """(dL/da, dL/db, dL/dh_prev through the z h_prev term only) of gru_cell_forward given dL/dh."""
+        raise NotImplementedError
+
+    # ---- attention: q (..., L, E), k (..., S, E), v (..., S, Ev) ----
+    def attention_forward(self, q: Any, k: Any, v: Any, mask: Any, scale: float, is_causal: bool,
+                          keep: Any) -> tuple[Any, Any]:
+        """(out (..., L, Ev), state): out = dropout(softmax(scale q k^T + mask)) v. ``mask`` is None or an
+        additive float array broadcasting to (..., L, S) (-inf where a key is not allowed); ``is_causal``
+        lets query i see keys j <= i only; ``keep`` is None or the dropout multiplier (..., L, S) (0 or
+        1/(1-p)). Rows with no allowed key give 0. ``state`` is whatever this backend's attention_backward
+        needs (the reference keeps the probabilities (..., L, S))."""
+        raise NotImplementedError
+
+    def attention_backward(self, gout: Any, q: Any, k: Any, v: Any, out: Any, state: Any, mask: Any, scale: float,
+                           is_causal: bool, keep: Any) -> tuple[Any, Any, Any]:
+        """(dL/dq, dL/dk, dL/dv) of attention_forward given dL/dout and the forward's out and state."""
         raise NotImplementedError

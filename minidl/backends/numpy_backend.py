@@ -332,6 +332,77 @@ class NumpyBackend(Backend):
         return gx, gw, gb
 
 
+    # ---- recurrent cells (PyTorch gate order: LSTM i, f, g, o; GRU r, z, n); sigmoid(x) = (tanh(x/2) + 1) / 2 ----
+    def lstm_cell_forward(self, z, c_prev):
+        xp, H = self.xp, c_prev.shape[-1]
+        acts = xp.tanh(z * 0.5)
+        acts *= 0.5
+        acts += 0.5  # sigmoid of every gate ...
+        acts[:, 2 * H:3 * H] = xp.tanh(z[:, 2 * H:3 * H])  # ... but g, which is a tanh
+        i, f, g, o = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
+        c = f * c_prev + i * g
+        h = o * xp.tanh(c)
+        return h, c, acts
+
+    def lstm_cell_backward(self, gh, gc, acts, c_prev, c):
+        H = c.shape[-1]
+        i, f, g, o = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
+        tc = self.xp.tanh(c)
+        gc_total = gc + gh * o * (1 - tc * tc)  # c reaches the loss directly and through h = o tanh(c)
+        gz = self.xp.empty_like(acts)
+        gz[:, :H] = gc_total * g * i * (1 - i)
+        gz[:, H:2 * H] = gc_total * c_prev * f * (1 - f)
+        gz[:, 2 * H:3 * H] = gc_total * i * (1 - g * g)
+        gz[:, 3 * H:] = gh * tc * o * (1 - o)
+        return gz, gc_total * f
+
+    def gru_cell_forward(self, a, b, h_prev):
+        xp, H = self.xp, h_prev.shape[-1]
+        rz = xp.tanh((a[:, :2 * H] + b[:, :2 * H]) * 0.5)
+        rz *= 0.5
+        rz += 0.5
+        r, z, b_n = rz[:, :H], rz[:, H:], b[:, 2 * H:]
+        n = xp.tanh(a[:, 2 * H:] + r * b_n)
+        h = n + z * (h_prev - n)  # (1 - z) n + z h_prev
+        return h, xp.concatenate([rz, n, b_n], axis=1)
+
+    def gru_cell_backward(self, gh, acts, h_prev):
+        H = h_prev.shape[-1]
+        r, z, n, b_n = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
+        gn = gh * (1 - z) * (1 - n * n)
+        gz = gh * (h_prev - n) * z * (1 - z)
+        gr = gn * b_n * r * (1 - r)
+        cat = self.xp.concatenate
+        return cat([gr, gz, gn], axis=1), cat([gr, gz, gn * r], axis=1), gh * z
+
+    # ---- attention: the whole (..., L, S) score matrix is formed, so the state costs O(B*H*L*S) memory ----
+    def attention_forward(self, q, k, v, mask, scale, is_causal, keep):
+        xp = self.xp
+        s = xp.matmul(q, xp.swapaxes(k, -1, -2))
+        s *= scale
+        if mask is not None:
+            s = s + mask
+        if is_causal:
+            L, S = s.shape[-2], s.shape[-1]
+            s = xp.where(xp.tril(xp.ones((L, S), dtype=bool)), s, -xp.inf)
+        m = s.max(axis=-1, keepdims=True)
+        p = xp.exp(s - xp.where(xp.isfinite(m), m, 0))  # stable softmax; a row with no allowed key is all 0
+        total = p.sum(axis=-1, keepdims=True)
+        p /= xp.where(total == 0, 1, total)
+        out = xp.matmul(p if keep is None else p * keep, v)
+        return out, p
+
+    def attention_backward(self, gout, q, k, v, out, state, mask, scale, is_causal, keep):
+        xp, p = self.xp, state
+        pd = p if keep is None else p * keep
+        gv = xp.matmul(xp.swapaxes(pd, -1, -2), gout)
+        gp = xp.matmul(gout, xp.swapaxes(v, -1, -2))
+        if keep is not None:
+            gp *= keep
+        gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))  # softmax backward
+        gs *= scale
+        return xp.matmul(gs, k), xp.matmul(xp.swapaxes(gs, -1, -2), q), gv
+
 def _out_size(n: int, k: int, s: int, p: int, d: int) -> int:
     """Output length of a window of size k (dilation d) sliding with stride s over n + 2p values."""
     return (n + 2 * p - d * (k - 1) - 1) // s + 1

@@ -1,0 +1,109 @@
+"""Fused recurrent cells: the element-wise part of one LSTM or GRU time step as one op.
+
+The matrix products that build the gate pre-activations are ordinary ``matmul`` ops (for the input,
+one matmul over all time steps before the loop); these ops fuse everything after them into one
+kernel call per step instead of a dozen element-wise ops. Gate order is PyTorch's.
+
+LSTM, from z (B, 4H) = x W_ih^T + b_ih + h W_hh^T + b_hh = [z_i, z_f, z_g, z_o]:
+    i = sigmoid(z_i), f = sigmoid(z_f), g = tanh(z_g), o = sigmoid(z_o)
+    c = f * c_prev + i * g,     h = o * tanh(c)
+  backward, from gh = dL/dh and gc = dL/dc (the gradient reaching c from the next step):
+    gc' = gc + gh * o * (1 - tanh(c)^2)                    (c reaches L directly and through h)
+    dL/dz = [gc' g i(1-i),  gc' c_prev f(1-f),  gc' i (1-g^2),  gh tanh(c) o(1-o)]
+    dL/dc_prev = gc' f
+
+GRU, from a = x W_ih^T + b_ih and b = h_prev W_hh^T + b_hh, both (B, 3H) = [r, z, n] chunks:
+    r = sigmoid(a_r + b_r), z = sigmoid(a_z + b_z), n = tanh(a_n + r * b_n)
+    h = (1 - z) * n + z * h_prev
+  backward, from gh = dL/dh:
+    gn = gh (1-z)(1-n^2),  gz = gh (h_prev - n) z(1-z),  gr = gn b_n r(1-r)
+    dL/da = [gr, gz, gn],  dL/db = [gr, gz, gn * r],  dL/dh_prev = gh * z  (+ dL/db W_hh, through the matmul)
+
+Double backward: the kernels return plain arrays, which cannot be differentiated again. When the
+backward pass is itself recorded (``create_graph=True``), the same formulas run as minidl ops instead.
+
+>>> import minidl
+>>> z, c0 = minidl.zeros(2, 12), minidl.zeros(2, 3)
+>>> h, c = lstm_cell(z, c0)
+>>> h.shape, float(c.sum())
+((2, 3), 0.0)
+"""
+
+from __future__ import annotations
+
+from minidl.autograd import Function, is_grad_enabled
+from minidl.errors import shape_error
+from minidl.ops.elementwise import sigmoid, tanh
+from minidl.ops.shape import cat
+from minidl.tensor import Tensor
+
+
+def _gates(x: Tensor, n: int) -> list[Tensor]:
+    """The ``n`` equal chunks of the last axis of x (the gates)."""
+    H = x.shape[-1] // n
+    return [x[:, k * H:(k + 1) * H] for k in range(n)]
+
+
+class LSTMCell(Function):
+    """(h, c) = one LSTM step from the gate pre-activations z (B, 4H) and c_prev (B, H)."""
+
+    def forward(self, z, c_prev):
+        h, c, self.acts = self.backend.lstm_cell_forward(z, c_prev)
+        self.c = c
+        return h, c
+
+    def backward(self, gh, gc):
+        z, c_prev = self.inputs
+        if is_grad_enabled():  # create_graph=True: the formulas as minidl ops, so they can be differentiated
+            i, f, g, o = _gates(z, 4)
+            i, f, g, o = sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
+            tc = tanh(f * c_prev + i * g)
+            gc = gc + gh * o * (1 - tc * tc)
+            gz = cat([gc * g * i * (1 - i), gc * c_prev * f * (1 - f), gc * i * (1 - g * g), gh * tc * o * (1 - o)],
+                     axis=1)
+            return gz, gc * f
+        gz, gc_prev = self.backend.lstm_cell_backward(gh.data, gc.data, self.acts, c_prev.data, self.c)
+        return Tensor._wrap(gz, self.backend, False), Tensor._wrap(gc_prev, self.backend, False)
+
+
+class GRUCell(Function):
+    """h = one GRU step from a = x W_ih^T + b_ih, b = h_prev W_hh^T + b_hh (both (B, 3H)) and h_prev (B, H)."""
+
+    def forward(self, a, b, h_prev):
+        h, self.acts = self.backend.gru_cell_forward(a, b, h_prev)
+        return h
+
+    def backward(self, gh):
+        a, b, h_prev = self.inputs
+        if is_grad_enabled():  # create_graph=True: the formulas as minidl ops
+            (a_r, a_z, a_n), (b_r, b_z, b_n) = _gates(a, 3), _gates(b, 3)
+            r, z = sigmoid(a_r + b_r), sigmoid(a_z + b_z)
+            n = tanh(a_n + r * b_n)
+            gn = gh * (1 - z) * (1 - n * n)
+            gz = gh * (h_prev - n) * z * (1 - z)
+            gr = gn * b_n * r * (1 - r)
+            return cat([gr, gz, gn], axis=1), cat([gr, gz, gn * r], axis=1), gh * z
+        ga, gb, gh_prev = self.backend.gru_cell_backward(gh.data, self.acts, h_prev.data)
+        wrap = Tensor._wrap
+        return wrap(ga, self.backend, False), wrap(gb, self.backend, False), wrap(gh_prev, self.backend, False)
+
+
+# --------------------------------------------------------------------------- functional API
+def _check(op: str, gates: Tensor, n: int, state: Tensor) -> None:
+    if gates.ndim != 2 or state.ndim != 2 or gates.shape != (state.shape[0], n * state.shape[1]):
+        raise shape_error(op, gates.shape, state.shape,
+                          expected=f"gates (B, {n}H) and a state (B, H), both 2-d")
+
+
+def lstm_cell(z: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor]:
+    """One fused LSTM step: ``(h, c)`` from gate pre-activations z (B, 4H) = [i, f, g, o] and c_prev (B, H)."""
+    _check("lstm_cell", z, 4, c_prev)
+    return LSTMCell()(z, c_prev)
+
+
+def gru_cell(a: Tensor, b: Tensor, h_prev: Tensor) -> Tensor:
+    """One fused GRU step: h from a = x W_ih^T + b_ih, b = h_prev W_hh^T + b_hh (both (B, 3H) = [r, z, n])."""
+    _check("gru_cell", a, 3, h_prev)
+    if b.shape != a.shape:
+        raise shape_error("gru_cell", a.shape, b.shape, expected="a and b of one shape (B, 3H)")
+    return GRUCell()(a, b, h_prev)
