@@ -1,0 +1,183 @@
+"""Normalization: ``batch_norm``, ``layer_norm`` and ``group_norm`` (PyTorch semantics).
+
+Each one standardises x over some axes and then scales and shifts it per feature:
+
+    mean = E[x],  var = E[(x - mean)^2] (biased),  rstd = 1 / sqrt(var + eps)
+    xhat = (x - mean) * rstd,   y = xhat * w + b
+
+    batch norm: the statistics are taken per channel, over (N, *spatial);
+    layer norm: over the trailing ``normalized_shape`` axes of each sample;
+    group norm: over each group of C/G channels (and all pixels) of each sample.
+
+With g = dL/dy * w and M the number of elements one statistic covers (means over those M):
+
+    dL/dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
+    dL/dw = sum dL/dy * xhat,   dL/db = sum dL/dy     (over every axis but the feature axes)
+
+The first-order backward runs as one fused kernel (``batch_norm_backward`` / ``layer_norm_backward``).
+When the backward is itself recorded (``create_graph=True``), the same formula is evaluated with
+minidl ops instead, so that gradients of gradients are exact.
+
+In evaluation mode batch norm uses running statistics; then y = x * (w * rstd) + (b - mean * w * rstd)
+is an affine map written with plain ops.
+
+>>> import minidl
+>>> x = minidl.tensor([[1.0, 2.0, 3.0]])
+>>> [round(v, 4) for v in layer_norm(x, (3,)).tolist()[0]]
+[-1.2247, 0.0, 1.2247]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from minidl.autograd import Function, is_grad_enabled, no_grad
+from minidl.errors import shape_error
+from minidl.tensor import Tensor
+
+
+def _grads_composite(gy: Tensor, x: Tensor, w: Tensor | None, axes: tuple[int, ...], shape: tuple[int, ...],
+                     eps: float) -> tuple[Tensor, Tensor]:
+    """The backward formula written with minidl ops (differentiable again): (dL/dx, xhat)."""
+    mean = x.mean(axes, keepdims=True)
+    xc = x - mean
+    rstd = ((xc * xc).mean(axes, keepdims=True) + eps) ** -0.5
+    xhat = xc * rstd
+    g = gy if w is None else gy * w.reshape(shape)
+    gx = rstd * (g - g.mean(axes, keepdims=True) - xhat * (g * xhat).mean(axes, keepdims=True))
+    return gx, xhat
+
+
+class _Norm(Function):
+    """Shared by batch and layer norm: inputs (x, [w], [b]); ``has`` says which affine parts are given."""
+
+    kernel: str
+    axes: tuple[int, ...]  # the axes a statistic is taken over
+    param_axes: tuple[int, ...]  # the axes dL/dw and dL/db sum over
+    shape: tuple[int, ...]  # the shape w and b broadcast as, against x
+
+    def __init__(self, eps: float, has_weight: bool, has_bias: bool) -> None:
+        self.eps, self.has_weight, self.has_bias = eps, has_weight, has_bias
+
+    def _split(self, params: tuple[Any, ...]) -> tuple[Any, Any]:
+        w = params[0] if self.has_weight else None
+        b = params[-1] if self.has_bias else None
+        return w, b
+
+    def backward(self, gy):
+        x, *params = self.inputs
+        w, b = self._split(tuple(params))
+        if is_grad_enabled():  # create_graph=True: stay differentiable
+            gx, xhat = _grads_composite(gy, x, w, self.axes, self.shape, self.eps)
+            gw = (gy * xhat).sum(self.param_axes) if w is not None else None
+        else:
+            garrays = getattr(self.backend, self.kernel)(gy.data, x.data, None if w is None else w.data,
+                                                          self.mean, self.rstd)
+            gx, gw, _ = (None if a is None else Tensor._wrap(a, self.backend, False) for a in garrays)
+        gb = gy.sum(self.param_axes) if b is not None else None
+        grads = (gx,) + ((gw,) if w is not None else ()) + ((gb,) if b is not None else ())
+        return grads if len(grads) > 1 else gx
+
+
+class BatchNorm(_Norm):
+    """Training-mode batch norm of x (N, C, *) with batch statistics per channel."""
+
+    kernel = "batch_norm_backward"
+
+    def forward(self, x, *params):
+        self.axes = self.param_axes = (0, *range(2, x.ndim))
+        self.shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        w, b = self._split(params)
+        y, self.mean, self.var = self.backend.batch_norm_forward(x, w, b, self.eps)
+        self.rstd = 1 / self.backend.xp.sqrt(self.var + self.eps)
+        return y
+
+
+class LayerNorm(_Norm):
+    """Layer norm of the rows of x (rows, d), with optional w, b (d,)."""
+
+    kernel = "layer_norm_backward"
+    axes, param_axes, shape = (1,), (0,), (1, -1)
+
+    def forward(self, x, *params):
+        w, b = self._split(params)
+        y, self.mean, self.rstd = self.backend.layer_norm_forward(x, w, b, self.eps)
+        return y
+
+
+# --------------------------------------------------------------------------- functional API
+def _affine(op: str, t: Tensor | None, shape: tuple[int, ...], name: str) -> None:
+    if t is not None and t.shape != shape:
+        raise shape_error(op, t.shape, expected=f"{name} of shape {shape}")
+
+
+def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> Tensor:
+    """Batch normalization of x (N, C, *) per channel, like ``torch.nn.functional.batch_norm``.
+
+    training=True: normalise with the batch statistics and, when running_mean / running_var are
+    given, update them in place: ``running = (1 - momentum) * running + momentum * batch`` with the
+    *unbiased* batch variance. training=False: normalise with the running statistics."""
+    op = "batch_norm"
+    if x.ndim < 2:
+        raise shape_error(op, x.shape, expected="an input (N, C) or (N, C, *)")
+    C = x.shape[1]
+    for t, name in ((running_mean, "running_mean"), (running_var, "running_var"), (weight, "weight"),
+                    (bias, "bias")):
+        _affine(op, t, (C,), name)
+    if training or running_mean is None or running_var is None:
+        m = x.size // C
+        if training and m <= 1:
+            raise ValueError(f"{op}: expected more than 1 value per channel when training, got input shape {x.shape}")
+        fn = BatchNorm(eps, weight is not None, bias is not None)
+        y = fn(x, *(t for t in (weight, bias) if t is not None))
+        if training and running_mean is not None and running_var is not None:
+            with no_grad():  # in place, like PyTorch: the buffers keep their identity and dtype
+                running_mean.data *= 1 - momentum
+                running_mean.data += momentum * fn.mean
+                running_var.data *= 1 - momentum
+                running_var.data += (momentum * m / (m - 1)) * fn.var
+        return y
+    shape = (1, C) + (1,) * (x.ndim - 2)
+    scale = (running_var + eps) ** -0.5
+    if weight is not None:
+        scale = scale * weight
+    shift = -running_mean * scale
+    if bias is not None:
+        shift = shift + bias
+    return x * scale.reshape(shape) + shift.reshape(shape)
+
+
+def layer_norm(x: Tensor, normalized_shape: int | tuple[int, ...], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` axes of x, like ``torch.nn.functional.layer_norm``."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.shape[x.ndim - k:] != shape:
+        raise shape_error("layer_norm", x.shape, expected=f"trailing dimensions {shape} (normalized_shape)")
+    _affine("layer_norm", weight, shape, "weight")
+    _affine("layer_norm", bias, shape, "bias")
+    d = math.prod(shape)
+    params = [t.reshape(d) for t in (weight, bias) if t is not None]
+    y = LayerNorm(eps, weight is not None, bias is not None)(x.reshape(-1, d), *params)
+    return y.reshape(x.shape)
+
+
+def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise each group of C/num_groups channels of each sample (x (N, C, *)), then scale and
+    shift per channel, like ``torch.nn.functional.group_norm``: a layer norm of (N*G, C/G * pixels) rows."""
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise shape_error("group_norm", x.shape, expected=f"an input (N, C, *) with C divisible by {num_groups}")
+    C = x.shape[1]
+    _affine("group_norm", weight, (C,), "weight")
+    _affine("group_norm", bias, (C,), "bias")
+    y = LayerNorm(eps, False, False)(x.reshape(x.shape[0] * num_groups, -1)).reshape(x.shape)
+    shape = (1, C) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
