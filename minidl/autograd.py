@@ -259,10 +259,17 @@ def _run_backward(
 
     if wanted is not None:
         return [grads[id(t)][1] if id(t) in grads else None for t in wanted]
+    handed_out = {id(a.data) for a in root_grads}  # arrays that some caller or leaf already holds
     for leaf in leaves:
         g = grads[id(leaf)][1]
         if not create_graph:
             g = g.detach()
+            if leaf.grad is None and (id(g.data) in handed_out or not getattr(g.data.flags, "writeable", True)):
+                # One array can be the gradient of several leaves (``x + y`` passes its gradient to both)
+                # or a read-only broadcast view: each .grad owns its memory, so in-place updates
+                # (clipping, zero_grad(set_to_none=False)) cannot leak from one gradient to another.
+                g = Tensor._wrap(g.data.copy(), g.backend, False)
+            handed_out.add(id(g.data))
         leaf.grad = g if leaf.grad is None else leaf.grad + g
     return None
 

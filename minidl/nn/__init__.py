@@ -11,6 +11,7 @@
 from minidl.nn.parameter import Parameter  # noqa: I001  (Parameter and Module first: layers import them)
 from minidl.nn.module import IncompatibleKeys, Module
 from minidl.nn import init
+from minidl.nn import utils
 from minidl.nn.activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from minidl.nn.containers import Identity, ModuleDict, ModuleList, Sequential
 from minidl.nn.linear import Linear
