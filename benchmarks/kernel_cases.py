@@ -81,6 +81,29 @@ def _adagrad_update(size, rng, dtype, xp):
     return (p, g, s, 10, 1e-2, 0.0, 0.0, 1e-10), {}, 7.0 * n
 
 
+def _xent_inputs(size, rng, dtype, xp):
+    n, c = (64, 10) if size == "small" else (4096, 1000)
+    return _randn(xp, rng, (n, c), dtype), xp.asarray(rng.integers(0, c, size=n))
+
+
+def _softmax_cross_entropy(size, rng, dtype, xp):
+    x, target = _xent_inputs(size, rng, dtype, xp)
+    return (x, target, -100), {}, None
+
+
+def _softmax_cross_entropy_backward(size, rng, dtype, xp):
+    x, target = _xent_inputs(size, rng, dtype, xp)
+    m = x.max(axis=1)
+    lse = m + xp.log(xp.exp(x - m[:, None]).sum(axis=1))
+    return (x, target, lse, xp.ones_like(lse), -100), {}, None
+
+
+def _embedding_backward(size, rng, dtype, xp):
+    vocab, dim, shape = (100, 16, (8, 16)) if size == "small" else (10000, 256, (64, 256))
+    indices = xp.asarray(rng.integers(0, vocab, size=shape))
+    return (indices, _randn(xp, rng, (*shape, dim), dtype), vocab, None), {}, None
+
+
 def _conv_geometry(size):
     # small: LeNet's second conv; large: a 3x3 conv of a CIFAR-sized ResNet block
     return ((8, 6, 14, 14), (16, 6, 5, 5)) if size == "small" else ((64, 32, 32, 32), (64, 32, 3, 3))
@@ -216,6 +239,9 @@ CASES: dict[str, Case] = {
     "logsumexp": _logsumexp,
     "index_add": _index_add,
     "take_along_axis_add": _take_along_axis_add,
+    "softmax_cross_entropy": _softmax_cross_entropy,
+    "softmax_cross_entropy_backward": _softmax_cross_entropy_backward,
+    "embedding_backward": _embedding_backward,
     "sgd_update": _sgd_update,
     "adam_update": _adam_update,
     "rmsprop_update": _rmsprop_update,

@@ -29,6 +29,11 @@ KERNELS: tuple[str, ...] = (
     # indexing
     "index_add",
     "take_along_axis_add",
+    # losses
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_backward",
+    # embedding
+    "embedding_backward",
     # optimizers: in-place updates of a parameter array and its state arrays
     "sgd_update",
     "adam_update",
@@ -106,6 +111,22 @@ class Backend:
 
     def take_along_axis_add(self, shape: tuple[int, ...], indices: Any, values: Any, axis: int) -> Any:
         """Zeros of ``shape`` with ``values`` scatter-added where ``take_along_axis`` read them."""
+        raise NotImplementedError
+
+    # ---- losses: logits x (N, C), integer targets t (N,) ----
+    def softmax_cross_entropy(self, x: Any, target: Any, ignore_index: int) -> tuple[Any, Any]:
+        """(loss (N,), lse (N,)): ``lse_i = log sum_j exp(x_ij)`` (stable), ``loss_i = lse_i - x[i, t_i]``
+        (0 where ``t_i == ignore_index``). The softmax matrix is never stored: backward rebuilds it from lse."""
+        raise NotImplementedError
+
+    def softmax_cross_entropy_backward(self, x: Any, target: Any, lse: Any, gloss: Any, ignore_index: int) -> Any:
+        """dL/dx (N, C) = ``(exp(x_ij - lse_i) - [j == t_i]) * gloss_i`` (0 on rows where ``t_i == ignore_index``)."""
+        raise NotImplementedError
+
+    # ---- embedding ----
+    def embedding_backward(self, indices: Any, grad: Any, num_embeddings: int, padding_idx: int | None) -> Any:
+        """dL/dweight (num_embeddings, D): ``grad`` (*indices.shape, D) scatter-added into the rows named by
+        ``indices`` (repeated indices accumulate); the row ``padding_idx`` (if not None) stays 0."""
         raise NotImplementedError
 
     # ---- optimizers: update ``param`` (and the state arrays) in place from ``grad``; PyTorch's rules ----

@@ -67,6 +67,35 @@ class NumpyBackend(Backend):
         xp.add.at(out, tuple(grid), values)
         return out
 
+    # ---- losses ----
+    def softmax_cross_entropy(self, x, target, ignore_index):
+        xp = self.xp
+        m = x.max(axis=1)  # log sum exp(x) = m + log sum exp(x - m): exp never overflows
+        log_s = xp.log(xp.exp(x - m[:, None]).sum(axis=1))
+        valid = target != ignore_index
+        picked = xp.take_along_axis(x, xp.where(valid, target, 0)[:, None], axis=1)[:, 0]
+        loss = (m - picked) + log_s  # not lse - picked: exact even where lse is 1e4 in float32
+        return xp.where(valid, loss, 0).astype(x.dtype, copy=False), m + log_s
+
+    def softmax_cross_entropy_backward(self, x, target, lse, gloss, ignore_index):
+        xp = self.xp
+        valid = target != ignore_index
+        gx = xp.exp(x - lse[:, None])  # softmax(x), rebuilt from the saved log-sum-exp
+        gx[xp.arange(x.shape[0]), xp.where(valid, target, 0)] -= 1  # one target per row: no repeated index
+        gx *= xp.where(valid, gloss, 0)[:, None]
+        return gx
+
+    # ---- embedding ----
+    def embedding_backward(self, indices, grad, num_embeddings, padding_idx):
+        xp = self.xp
+        dim = grad.shape[-1]
+        out = xp.zeros((num_embeddings, dim), dtype=grad.dtype)
+        xp.add.at(out, indices.reshape(-1), grad.reshape(-1, dim))  # repeated indices accumulate
+        if padding_idx is not None:
+            out[padding_idx] = 0
+        return out
+
+
     # ---- optimizers: in place, no graph; at most one scratch array (plus -grad / grad + wd p when asked) ----
     def _effective_grad(self, param, grad, weight_decay, maximize):
         """``±grad + weight_decay * param`` (PyTorch's L2 penalty), leaving the caller's grad untouched."""

@@ -12,6 +12,13 @@ from minidl.nn.parameter import Parameter  # noqa: I001  (Parameter and Module f
 from minidl.nn.module import IncompatibleKeys, Module
 from minidl.nn import init
 from minidl.nn import utils
-from minidl.nn.activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from minidl.nn.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from minidl.nn.containers import Identity, ModuleDict, ModuleList, Sequential
+from minidl.nn.dropout import Dropout, Dropout1d, Dropout2d
+from minidl.nn.embedding import Embedding
+from minidl.nn.flatten import Flatten, Unflatten
 from minidl.nn.linear import Linear
+from minidl.nn.loss import (
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
+)
+from minidl.nn import functional

@@ -11,7 +11,7 @@ tensor([0., 2.])
 from __future__ import annotations
 
 from minidl.nn.module import Module
-from minidl.ops import elementwise
+from minidl.ops import activation, elementwise
 from minidl.ops import softmax as _softmax
 from minidl.tensor import Tensor
 
@@ -35,6 +35,71 @@ class Sigmoid(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return elementwise.sigmoid(x)
+
+
+class LeakyReLU(Module):
+    """y = x where x > 0, ``negative_slope * x`` elsewhere."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        return activation.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    """y = x where x > 0, ``alpha * (exp(x) - 1)`` elsewhere."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return activation.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class GELU(Module):
+    """y = x * Phi(x) (``approximate="tanh"``: the tanh formula)."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return activation.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """y = x * sigmoid(x)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return activation.silu(x)
+
+
+class Softplus(Module):
+    """y = log(1 + exp(beta x)) / beta (x itself where ``beta * x > threshold``)."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x: Tensor) -> Tensor:
+        return activation.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
 
 
 class Softmax(Module):
