@@ -21,12 +21,22 @@ from typing import Any
 import cupy  # at import, so that a missing package names the `cupy` extra (see backends/__init__.py)
 import numpy
 
+from minidl.backends.cuda_kernels.flash_state import FlashState
 from minidl.backends.numpy_backend import NumpyBackend
 from minidl.errors import BackendUnavailableError
 from minidl.kernel_files import kernel_dir, kernel_source
 
 #: threads per block for the row kernels (one block per row): a multiple of 32, at most 1024
 ROW_THREADS = 256
+#: threads per block for the one-thread-per-element kernels (grid-stride loops)
+ELEMENT_THREADS = 256
+#: cap on blocks for grid-stride kernels (each thread then loops over several elements)
+MAX_BLOCKS = 65535
+#: query (or key) rows per block in the attention kernels; head sizes up to ATTN_MAX_D (MAX_D in attention.cu)
+ATTN_THREADS = 64
+ATTN_MAX_D = 128
+ATTN_MAX_TILE = 32  # MAX_BK in attention.cu
+ATTN_SHARED_BYTES = 48 * 1024  # static limit of shared memory per block without opting in
 
 
 def row_threads(n_cols: int) -> int:
@@ -72,6 +82,16 @@ class CupyBackend(NumpyBackend):
             function = self._functions[f"{source}:{name}"] = module.get_function(name)
         return function
 
+    def launch(self, source: str, name: str, dtype: Any, grid: Any, block: Any, args: tuple,
+               shared_mem: int = 0) -> None:
+        """Launch ``<name>_f32`` or ``<name>_f64`` (by ``dtype``) from ``kernels/<source>``."""
+        self.kernel(source, f"{name}_{_suffix(dtype)}")(grid, block, args, shared_mem=shared_mem)
+
+    def launch_elementwise(self, source: str, name: str, dtype: Any, n: int, args: tuple) -> None:
+        """Launch a grid-stride kernel with about one thread per element (the loop covers the rest)."""
+        blocks = max(1, min(-(-n // ELEMENT_THREADS), MAX_BLOCKS))
+        self.launch(source, name, dtype, (blocks,), (ELEMENT_THREADS,), args)
+
     def _rows(self, x: Any, axis: int) -> Any | None:
         """``x`` as a C-contiguous (rows, last axis) float32/float64 array, or None when the kernels don't apply."""
         if x.ndim == 0 or x.size == 0 or axis not in (-1, x.ndim - 1) or _suffix(x.dtype) is None:
@@ -85,7 +105,7 @@ class CupyBackend(NumpyBackend):
             return None
         out = cupy.empty_like(rows)
         n, d = rows.shape
-        self.kernel("softmax.cu", f"{which}_{_suffix(x.dtype)}")((n,), (row_threads(d),), (rows, out, numpy.int32(d)))
+        self.launch("softmax.cu", which, x.dtype, (n,), (row_threads(d),), (rows, out, numpy.int32(d)))
         return out.reshape(x.shape)
 
     def softmax(self, x, axis):
@@ -95,3 +115,236 @@ class CupyBackend(NumpyBackend):
     def log_softmax(self, x, axis):
         out = self._softmax_rows(x, axis, "log_softmax")
         return super().log_softmax(x, axis) if out is None else out
+
+    # ---- losses: softmax and cross-entropy fused; only lse (one number per row) is kept ----
+    def softmax_cross_entropy(self, x, target, ignore_index):
+        if not _fits(x, ndim=2):
+            return super().softmax_cross_entropy(x, target, ignore_index)
+        x, target = cupy.ascontiguousarray(x), cupy.ascontiguousarray(target, dtype=cupy.int64)
+        n, c = x.shape
+        loss, lse = cupy.empty(n, x.dtype), cupy.empty(n, x.dtype)
+        self.launch("cross_entropy.cu", "xent_forward", x.dtype, (n,), (row_threads(c),),
+                    (x, target, loss, lse, numpy.int32(c), numpy.int64(ignore_index)))
+        return loss, lse
+
+    def softmax_cross_entropy_backward(self, x, target, lse, gloss, ignore_index):
+        if not _fits(x, ndim=2):
+            return super().softmax_cross_entropy_backward(x, target, lse, gloss, ignore_index)
+        x, target = cupy.ascontiguousarray(x), cupy.ascontiguousarray(target, dtype=cupy.int64)
+        lse, gloss = (cupy.ascontiguousarray(a, dtype=x.dtype) for a in (lse, gloss))
+        gx = cupy.empty_like(x)
+        n, c = x.shape
+        self.launch_elementwise("cross_entropy.cu", "xent_backward", x.dtype, x.size,
+                                (x, target, lse, gloss, gx, numpy.int64(n), numpy.int32(c), numpy.int64(ignore_index)))
+        return gx
+
+    # ---- embedding: scatter-add with atomics ----
+    def embedding_backward(self, indices, grad, num_embeddings, padding_idx):
+        if _suffix(grad.dtype) is None or grad.size == 0:
+            return super().embedding_backward(indices, grad, num_embeddings, padding_idx)
+        d = grad.shape[-1]
+        flat = cupy.ascontiguousarray(indices, dtype=cupy.int64).reshape(-1)
+        grad = cupy.ascontiguousarray(grad).reshape(-1, d)
+        gw = cupy.zeros((num_embeddings, d), dtype=grad.dtype)
+        pad = -1 if padding_idx is None else padding_idx % num_embeddings
+        self.launch_elementwise("embedding.cu", "embedding_backward", grad.dtype, grad.size,
+                                (flat, grad, gw, numpy.int64(flat.size), numpy.int32(d), numpy.int64(num_embeddings),
+                                 numpy.int64(pad)))
+        return gw
+
+    # ---- optimizers: the whole Adam/AdamW/AMSGrad step in one pass over memory ----
+    def adam_update(self, param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled,
+                    max_exp_avg_sq=None, maximize=False):
+        arrays = [param, grad, exp_avg, exp_avg_sq] + ([] if max_exp_avg_sq is None else [max_exp_avg_sq])
+        if _suffix(param.dtype) is None or not all(a.dtype == param.dtype and a.flags.c_contiguous for a in arrays):
+            return super().adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
+                                       decoupled, max_exp_avg_sq, maximize)
+        t = param.dtype.type
+        amsgrad = max_exp_avg_sq is not None
+        self.launch_elementwise("adam.cu", "adam_update", param.dtype, param.size, (
+            param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else exp_avg_sq, numpy.int64(param.size),
+            t(lr), t(beta1), t(beta2), t(eps), t(weight_decay), t(1 - beta1**step), t(1 - beta2**step),
+            numpy.int32(bool(decoupled)), numpy.int32(amsgrad), numpy.int32(bool(maximize))))
+
+    # ---- convolution: im2col/col2im as gathers (conv2d_* inherit the reference: im2col + cuBLAS matmul) ----
+    def im2col(self, x, kernel_size, stride, padding, dilation):
+        if not _fits(x, ndim=4):
+            return super().im2col(x, kernel_size, stride, padding, dilation)
+        x = cupy.ascontiguousarray(x)
+        N, C, H, W = x.shape
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+        OH, OW = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        cols = cupy.empty((N, C, kh, kw, OH, OW), dtype=x.dtype)
+        geometry = tuple(numpy.int32(v) for v in (N, C, H, W, kh, kw, OH, OW, sh, sw, ph, pw, dh, dw))
+        self.launch_elementwise("im2col.cu", "im2col", x.dtype, cols.size, (x, cols, *geometry))
+        return cols
+
+    def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
+        if not _fits(cols, ndim=6):
+            return super().col2im(cols, x_shape, kernel_size, stride, padding, dilation)
+        cols = cupy.ascontiguousarray(cols)
+        N, C, H, W = x_shape
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+        x = cupy.empty((N, C, H, W), dtype=cols.dtype)
+        geometry = tuple(numpy.int32(v) for v in (N, C, H, W, kh, kw, cols.shape[4], cols.shape[5], sh, sw, ph, pw,
+                                                  dh, dw))
+        self.launch_elementwise("im2col.cu", "col2im", cols.dtype, x.size, (cols, x, *geometry))
+        return x
+
+    # ---- pooling ----
+    def maxpool2d_forward(self, x, kernel_size, stride, padding):
+        if not _fits(x, ndim=4):
+            return super().maxpool2d_forward(x, kernel_size, stride, padding)
+        x = cupy.ascontiguousarray(x)
+        N, C, H, W = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        OH, OW = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+        y = cupy.empty((N, C, OH, OW), dtype=x.dtype)
+        indices = cupy.empty((N, C, OH, OW), dtype=cupy.int64)
+        geometry = tuple(numpy.int32(v) for v in (N, C, H, W, OH, OW, kh, kw, sh, sw, ph, pw))
+        self.launch_elementwise("maxpool2d.cu", "maxpool2d_forward", x.dtype, y.size, (x, y, indices, *geometry))
+        return y, indices
+
+    def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding):
+        if not _fits(gy, ndim=4):
+            return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding)
+        gy, indices = cupy.ascontiguousarray(gy), cupy.ascontiguousarray(indices, dtype=cupy.int64)
+        N, C, H, W = x_shape
+        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        gx = cupy.zeros(x_shape, dtype=gy.dtype)
+        geometry = tuple(numpy.int32(v) for v in (N, C, H, W, gy.shape[2], gy.shape[3], kh, kw, sh, sw, ph, pw))
+        self.launch_elementwise("maxpool2d.cu", "maxpool2d_backward", gy.dtype, gy.size, (gy, indices, gx, *geometry))
+        return gx
+
+    # ---- layer norm: one block per row for the statistics and dx, one thread per column for dw, db ----
+    def layer_norm_forward(self, x, weight, bias, eps):
+        if not _fits(x, ndim=2):
+            return super().layer_norm_forward(x, weight, bias, eps)
+        x = cupy.ascontiguousarray(x)
+        n, d = x.shape
+        y = cupy.empty_like(x)
+        mean, rstd = cupy.empty(n, x.dtype), cupy.empty(n, x.dtype)
+        w = x if weight is None else cupy.ascontiguousarray(weight, dtype=x.dtype)  # x: a stand-in, never read
+        b = x if bias is None else cupy.ascontiguousarray(bias, dtype=x.dtype)
+        self.launch("layer_norm.cu", "layer_norm_forward", x.dtype, (n,), (row_threads(d),),
+                    (x, w, b, numpy.int32(weight is not None), numpy.int32(bias is not None), y, mean, rstd,
+                     numpy.int32(d), x.dtype.type(eps)))
+        return y, mean, rstd
+
+    def layer_norm_backward(self, gy, x, weight, mean, rstd):
+        if not _fits(x, ndim=2):
+            return super().layer_norm_backward(gy, x, weight, mean, rstd)
+        gy, x = cupy.ascontiguousarray(gy, dtype=x.dtype), cupy.ascontiguousarray(x)
+        mean, rstd = cupy.ascontiguousarray(mean, dtype=x.dtype), cupy.ascontiguousarray(rstd, dtype=x.dtype)
+        n, d = x.shape
+        gx = cupy.empty_like(x)
+        w = x if weight is None else cupy.ascontiguousarray(weight, dtype=x.dtype)
+        self.launch("layer_norm.cu", "layer_norm_backward_input", x.dtype, (n,), (row_threads(d),),
+                    (gy, x, w, numpy.int32(weight is not None), mean, rstd, gx, numpy.int32(d)))
+        if weight is None:
+            return gx, None, None
+        gw, gb = cupy.empty(d, x.dtype), cupy.empty(d, x.dtype)
+        self.launch_elementwise("layer_norm.cu", "layer_norm_backward_params", x.dtype, d,
+                                (gy, x, mean, rstd, gw, gb, numpy.int32(n), numpy.int32(d)))
+        return gx, gw, gb
+
+    # ---- recurrent cells: everything after the gate matmuls in one kernel per step ----
+    def lstm_cell_forward(self, z, c_prev):
+        if not _fits(z, ndim=2):
+            return super().lstm_cell_forward(z, c_prev)
+        z, c_prev = cupy.ascontiguousarray(z), cupy.ascontiguousarray(c_prev, dtype=z.dtype)
+        B, H = c_prev.shape
+        h, c, acts = cupy.empty_like(c_prev), cupy.empty_like(c_prev), cupy.empty_like(z)
+        self.launch_elementwise("rnn_cells.cu", "lstm_cell_forward", z.dtype, B * H,
+                                (z, c_prev, h, c, acts, numpy.int64(B), numpy.int32(H)))
+        return h, c, acts
+
+    def lstm_cell_backward(self, gh, gc, acts, c_prev, c):
+        if not _fits(acts, ndim=2):
+            return super().lstm_cell_backward(gh, gc, acts, c_prev, c)
+        gh, gc, c_prev, c = (cupy.ascontiguousarray(a, dtype=acts.dtype) for a in (gh, gc, c_prev, c))
+        acts = cupy.ascontiguousarray(acts)
+        B, H = c.shape
+        gz, gc_prev = cupy.empty_like(acts), cupy.empty_like(c)
+        self.launch_elementwise("rnn_cells.cu", "lstm_cell_backward", acts.dtype, B * H,
+                                (gh, gc, acts, c_prev, c, gz, gc_prev, numpy.int64(B), numpy.int32(H)))
+        return gz, gc_prev
+
+    def gru_cell_forward(self, a, b, h_prev):
+        if not _fits(a, ndim=2):
+            return super().gru_cell_forward(a, b, h_prev)
+        a, b = cupy.ascontiguousarray(a), cupy.ascontiguousarray(b, dtype=a.dtype)
+        h_prev = cupy.ascontiguousarray(h_prev, dtype=a.dtype)
+        B, H = h_prev.shape
+        h, acts = cupy.empty_like(h_prev), cupy.empty((B, 4 * H), dtype=a.dtype)
+        self.launch_elementwise("rnn_cells.cu", "gru_cell_forward", a.dtype, B * H,
+                                (a, b, h_prev, h, acts, numpy.int64(B), numpy.int32(H)))
+        return h, acts
+
+    def gru_cell_backward(self, gh, acts, h_prev):
+        if not _fits(acts, ndim=2):
+            return super().gru_cell_backward(gh, acts, h_prev)
+        acts = cupy.ascontiguousarray(acts)
+        gh, h_prev = (cupy.ascontiguousarray(a, dtype=acts.dtype) for a in (gh, h_prev))
+        B, H = h_prev.shape
+        ga, gb = cupy.empty((B, 3 * H), acts.dtype), cupy.empty((B, 3 * H), acts.dtype)
+        gh_prev = cupy.empty_like(h_prev)
+        self.launch_elementwise("rnn_cells.cu", "gru_cell_backward", acts.dtype, B * H,
+                                (gh, acts, h_prev, ga, gb, gh_prev, numpy.int64(B), numpy.int32(H)))
+        return ga, gb, gh_prev
+
+    # ---- attention: online softmax, the (L, S) score matrix never exists ----
+    def _flash_shapes(self, q, k, v, mask, keep) -> tuple[int, int, int, int] | None:
+        """(BH, L, S, E) when the flash kernels apply (no mask, no dropout, equal batch dims and head sizes)."""
+        if mask is not None or keep is not None or not all(_fits(a) for a in (q, k, v)) or q.ndim < 2:
+            return None
+        if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2] and q.shape[-1] == k.shape[-1] == v.shape[-1]):
+            return None
+        if not (k.shape[-2] == v.shape[-2] and 0 < q.shape[-1] <= ATTN_MAX_D and k.shape[-2] > 0):
+            return None
+        bh = int(numpy.prod(q.shape[:-2], dtype=numpy.int64))
+        return bh, q.shape[-2], k.shape[-2], q.shape[-1]
+
+    def attention_forward(self, q, k, v, mask, scale, is_causal, keep):
+        shapes = self._flash_shapes(q, k, v, mask, keep)
+        if shapes is None:
+            return super().attention_forward(q, k, v, mask, scale, is_causal, keep)
+        BH, L, S, E = shapes
+        q3, k3, v3 = (cupy.ascontiguousarray(a, dtype=q.dtype).reshape(BH, -1, E) for a in (q, k, v))
+        out, lse = cupy.empty_like(q3), cupy.empty((BH, L), dtype=q.dtype)
+        bk = _attention_tile(E, q.dtype)
+        t = q.dtype.type
+        self.launch("attention.cu", "attention_forward", q.dtype, (-(-L // ATTN_THREADS), BH), (ATTN_THREADS,),
+                    (q3, k3, v3, out, lse, numpy.int32(L), numpy.int32(S), numpy.int32(E), numpy.int32(bk), t(scale),
+                     numpy.int32(bool(is_causal))), shared_mem=2 * bk * E * q.dtype.itemsize)
+        return out.reshape(q.shape), FlashState(lse)
+
+    def attention_backward(self, gout, q, k, v, out, state, mask, scale, is_causal, keep):
+        if not isinstance(state, FlashState):
+            return super().attention_backward(gout, q, k, v, out, state, mask, scale, is_causal, keep)
+        BH, L, S, E = self._flash_shapes(q, k, v, mask, keep)
+        q3, k3, v3, o3, g3 = (cupy.ascontiguousarray(a, dtype=q.dtype).reshape(BH, -1, E)
+                              for a in (q, k, v, out, gout))
+        t, bk = q.dtype.type, _attention_tile(E, q.dtype)
+        delta = cupy.empty((BH, L), dtype=q.dtype)
+        self.launch_elementwise("attention.cu", "attention_backward_delta", q.dtype, BH * L,
+                                (o3, g3, delta, numpy.int64(BH * L), numpy.int32(E)))
+        gq, gk, gv = cupy.empty_like(q3), cupy.empty_like(k3), cupy.empty_like(v3)
+        common = (numpy.int32(L), numpy.int32(S), numpy.int32(E), numpy.int32(bk), t(scale),
+                  numpy.int32(bool(is_causal)))
+        shared = 2 * bk * E * q.dtype.itemsize
+        self.launch("attention.cu", "attention_backward_dq", q.dtype, (-(-L // ATTN_THREADS), BH), (ATTN_THREADS,),
+                    (q3, k3, v3, g3, state.lse, delta, gq, *common), shared_mem=shared)
+        self.launch("attention.cu", "attention_backward_dkdv", q.dtype, (-(-S // ATTN_THREADS), BH),
+                    (ATTN_THREADS,), (q3, k3, v3, g3, state.lse, delta, gk, gv, *common), shared_mem=shared)
+        return gq.reshape(q.shape), gk.reshape(k.shape), gv.reshape(v.shape)
+
+
+def _fits(x: Any, ndim: int | None = None) -> bool:
+    """True when the CUDA C kernels handle ``x``: float32/float64, non-empty, and ``ndim`` dims if given."""
+    return _suffix(x.dtype) is not None and x.size > 0 and (ndim is None or x.ndim == ndim)
+
+
+def _attention_tile(head_dim: int, dtype: Any) -> int:
+    """Rows of k and v per shared-memory tile: 32, or fewer so that both tiles fit in 48 KiB."""
+    return max(1, min(ATTN_MAX_TILE, ATTN_SHARED_BYTES // (2 * head_dim * numpy.dtype(dtype).itemsize)))

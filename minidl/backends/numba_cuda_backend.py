@@ -19,8 +19,10 @@ from typing import Any
 import numpy
 from numba import cuda  # at import, so that a missing numba names the `cuda` extra
 
+from minidl.backends.cuda_kernels import adam, attention, cross_entropy, embedding, im2col, layer_norm, pool, rnn_cells
 from minidl.backends.cuda_kernels import softmax as softmax_kernels
 from minidl.backends.cuda_kernels._common import SIMULATED
+from minidl.backends.cuda_kernels.flash_state import FlashState
 from minidl.backends.numpy_backend import NumpyBackend
 from minidl.errors import BackendUnavailableError
 
@@ -64,6 +66,10 @@ class NumbaCudaBackend(NumpyBackend):
             return None
         return self.xp.ascontiguousarray(x).reshape(-1, x.shape[-1])
 
+    def _c(self, a: Any, dtype: Any = None) -> Any:
+        """A C-contiguous array (a copy only where needed)."""
+        return self.xp.ascontiguousarray(a, dtype=dtype)
+
     # ---- softmax family ----
     def _softmax(self, x: Any, axis: int, log: bool) -> Any | None:
         rows = self._rows(x, axis)
@@ -80,3 +86,175 @@ class NumbaCudaBackend(NumpyBackend):
     def log_softmax(self, x, axis):
         out = self._softmax(x, axis, log=True)
         return super().log_softmax(x, axis) if out is None else out
+
+    # ---- losses ----
+    def softmax_cross_entropy(self, x, target, ignore_index):
+        if not _fits(x, 2):
+            return super().softmax_cross_entropy(x, target, ignore_index)
+        x, target = self._c(x), self._c(target, self.xp.int64)
+        loss, lse = self.xp.empty(x.shape[0], x.dtype), self.xp.empty(x.shape[0], x.dtype)
+        cross_entropy.xent_forward(x, target, loss, lse, ignore_index)
+        return loss, lse
+
+    def softmax_cross_entropy_backward(self, x, target, lse, gloss, ignore_index):
+        if not _fits(x, 2):
+            return super().softmax_cross_entropy_backward(x, target, lse, gloss, ignore_index)
+        x, target = self._c(x), self._c(target, self.xp.int64)
+        gx = self.xp.empty_like(x)
+        cross_entropy.xent_backward(x, target, self._c(lse, x.dtype), self._c(gloss, x.dtype), gx, ignore_index)
+        return gx
+
+    # ---- embedding ----
+    def embedding_backward(self, indices, grad, num_embeddings, padding_idx):
+        if not _float(grad):
+            return super().embedding_backward(indices, grad, num_embeddings, padding_idx)
+        d = grad.shape[-1]
+        gw = self.xp.zeros((num_embeddings, d), dtype=grad.dtype)
+        pad = -1 if padding_idx is None else padding_idx % num_embeddings
+        embedding.embedding_backward(self._c(indices, self.xp.int64).reshape(-1), self._c(grad).reshape(-1, d), gw,
+                                     pad)
+        return gw
+
+    # ---- optimizers ----
+    def adam_update(self, param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled,
+                    max_exp_avg_sq=None, maximize=False):
+        arrays = [param, grad, exp_avg, exp_avg_sq] + ([] if max_exp_avg_sq is None else [max_exp_avg_sq])
+        if not _float(param) or not all(a.dtype == param.dtype and a.flags.c_contiguous for a in arrays):
+            return super().adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
+                                       decoupled, max_exp_avg_sq, maximize)
+        flat = [a.reshape(-1) for a in arrays]  # views: the kernel writes through them
+        adam.adam_update(*flat[:4], lr, beta1, beta2, eps, weight_decay, step, decoupled,
+                         flat[4] if max_exp_avg_sq is not None else None, maximize)
+
+    # ---- convolution ----
+    def im2col(self, x, kernel_size, stride, padding, dilation):
+        if not _fits(x, 4):
+            return super().im2col(x, kernel_size, stride, padding, dilation)
+        N, C, H, W = x.shape
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+        OH, OW = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        cols = self.xp.empty((N, C, kh, kw, OH, OW), dtype=x.dtype)
+        im2col.im2col(self._c(x), cols, stride, padding, dilation)
+        return cols
+
+    def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
+        if not _fits(cols, 6):
+            return super().col2im(cols, x_shape, kernel_size, stride, padding, dilation)
+        x = self.xp.empty(x_shape, dtype=cols.dtype)
+        im2col.col2im(self._c(cols), x, stride, padding, dilation)
+        return x
+
+    # ---- pooling ----
+    def maxpool2d_forward(self, x, kernel_size, stride, padding):
+        if not _fits(x, 4):
+            return super().maxpool2d_forward(x, kernel_size, stride, padding)
+        N, C, H, W = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        shape = (N, C, (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1)
+        y, indices = self.xp.empty(shape, dtype=x.dtype), self.xp.empty(shape, dtype=self.xp.int64)
+        pool.maxpool2d_forward(self._c(x), y, indices, kernel_size, stride, padding)
+        return y, indices
+
+    def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding):
+        if not _fits(gy, 4):
+            return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding)
+        gx = self.xp.zeros(x_shape, dtype=gy.dtype)
+        pool.maxpool2d_backward(self._c(gy), self._c(indices, self.xp.int64), gx)
+        return gx
+
+    # ---- layer norm ----
+    def layer_norm_forward(self, x, weight, bias, eps):
+        if not _fits(x, 2):
+            return super().layer_norm_forward(x, weight, bias, eps)
+        x = self._c(x)
+        y = self.xp.empty_like(x)
+        mean, rstd = self.xp.empty(x.shape[0], x.dtype), self.xp.empty(x.shape[0], x.dtype)
+        w = None if weight is None else self._c(weight, x.dtype)
+        b = None if bias is None else self._c(bias, x.dtype)
+        layer_norm.layer_norm_forward(x, w, b, y, mean, rstd, eps)
+        return y, mean, rstd
+
+    def layer_norm_backward(self, gy, x, weight, mean, rstd):
+        if not _fits(x, 2):
+            return super().layer_norm_backward(gy, x, weight, mean, rstd)
+        x = self._c(x)
+        gy, mean, rstd = (self._c(a, x.dtype) for a in (gy, mean, rstd))
+        gx = self.xp.empty_like(x)
+        if weight is None:
+            layer_norm.layer_norm_backward(gy, x, None, mean, rstd, gx, None, None)
+            return gx, None, None
+        gw, gb = self.xp.empty(x.shape[1], x.dtype), self.xp.empty(x.shape[1], x.dtype)
+        layer_norm.layer_norm_backward(gy, x, self._c(weight, x.dtype), mean, rstd, gx, gw, gb)
+        return gx, gw, gb
+
+    # ---- recurrent cells ----
+    def lstm_cell_forward(self, z, c_prev):
+        if not _fits(z, 2):
+            return super().lstm_cell_forward(z, c_prev)
+        z, c_prev = self._c(z), self._c(c_prev, z.dtype)
+        h, c, acts = self.xp.empty_like(c_prev), self.xp.empty_like(c_prev), self.xp.empty_like(z)
+        rnn_cells.lstm_cell_forward(z, c_prev, h, c, acts)
+        return h, c, acts
+
+    def lstm_cell_backward(self, gh, gc, acts, c_prev, c):
+        if not _fits(acts, 2):
+            return super().lstm_cell_backward(gh, gc, acts, c_prev, c)
+        acts = self._c(acts)
+        gh, gc, c_prev, c = (self._c(a, acts.dtype) for a in (gh, gc, c_prev, c))
+        gz, gc_prev = self.xp.empty_like(acts), self.xp.empty_like(c)
+        rnn_cells.lstm_cell_backward(gh, gc, acts, c_prev, c, gz, gc_prev)
+        return gz, gc_prev
+
+    def gru_cell_forward(self, a, b, h_prev):
+        if not _fits(a, 2):
+            return super().gru_cell_forward(a, b, h_prev)
+        a = self._c(a)
+        b, h_prev = self._c(b, a.dtype), self._c(h_prev, a.dtype)
+        h, acts = self.xp.empty_like(h_prev), self.xp.empty((h_prev.shape[0], 4 * h_prev.shape[1]), a.dtype)
+        rnn_cells.gru_cell_forward(a, b, h_prev, h, acts)
+        return h, acts
+
+    def gru_cell_backward(self, gh, acts, h_prev):
+        if not _fits(acts, 2):
+            return super().gru_cell_backward(gh, acts, h_prev)
+        acts = self._c(acts)
+        gh, h_prev = self._c(gh, acts.dtype), self._c(h_prev, acts.dtype)
+        ga = self.xp.empty((h_prev.shape[0], 3 * h_prev.shape[1]), acts.dtype)
+        gb = self.xp.empty_like(ga)
+        gh_prev = self.xp.empty_like(h_prev)
+        rnn_cells.gru_cell_backward(gh, acts, h_prev, ga, gb, gh_prev)
+        return ga, gb, gh_prev
+
+    # ---- attention: online softmax; the forward keeps lse (BH, L), not the (L, S) probabilities ----
+    def _flash_shapes(self, q, k, v, mask, keep) -> tuple[int, int, int, int] | None:
+        if mask is not None or keep is not None or not all(_float(a) for a in (q, k, v)) or q.ndim < 2:
+            return None
+        if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2] and q.shape[-1] == k.shape[-1] == v.shape[-1]):
+            return None
+        if not (k.shape[-2] == v.shape[-2] and q.shape[-1] <= attention.MAX_D):
+            return None
+        return int(numpy.prod(q.shape[:-2], dtype=numpy.int64)), q.shape[-2], k.shape[-2], q.shape[-1]
+
+    def attention_forward(self, q, k, v, mask, scale, is_causal, keep):
+        shapes = self._flash_shapes(q, k, v, mask, keep)
+        if shapes is None:
+            return super().attention_forward(q, k, v, mask, scale, is_causal, keep)
+        BH, L, S, E = shapes
+        q3, k3, v3 = (self._c(a, q.dtype).reshape(BH, -1, E) for a in (q, k, v))
+        out, lse = self.xp.empty_like(q3), self.xp.empty((BH, L), dtype=q.dtype)
+        attention.attention_forward(q3, k3, v3, out, lse, scale, bool(is_causal))
+        return out.reshape(q.shape), FlashState(lse)
+
+    def attention_backward(self, gout, q, k, v, out, state, mask, scale, is_causal, keep):
+        if not isinstance(state, FlashState):
+            return super().attention_backward(gout, q, k, v, out, state, mask, scale, is_causal, keep)
+        BH, L, S, E = self._flash_shapes(q, k, v, mask, keep)
+        q3, k3, v3, o3, g3 = (self._c(a, q.dtype).reshape(BH, -1, E) for a in (q, k, v, out, gout))
+        gq, gk, gv = self.xp.empty_like(q3), self.xp.empty_like(k3), self.xp.empty_like(v3)
+        delta = self.xp.empty((BH, L), dtype=q.dtype)
+        attention.attention_backward(q3, k3, v3, o3, state.lse, g3, gq, gk, gv, delta, scale, bool(is_causal))
+        return gq.reshape(q.shape), gk.reshape(k.shape), gv.reshape(v.shape)
+
+
+def _fits(x: Any, ndim: int) -> bool:
+    return _float(x) and x.ndim == ndim

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from minidl.backends.cuda_kernels import adam, attention, cross_entropy, im2col, layer_norm, pool, rnn_cells
+from minidl.backends.cuda_kernels import adam, attention, cross_entropy, embedding, im2col, layer_norm, pool, rnn_cells
 
 
 def close(got, want, what: str, tol: float = 1e-10) -> None:
@@ -206,7 +206,17 @@ def _check_attention(rng: np.random.Generator, causal: bool) -> None:
         close(got, numerical_grad(objective, a), f"{name} ({causal=})", 1e-6)
 
 
+def check_embedding(rng: np.random.Generator) -> None:
+    indices, grad = np.array([3, 0, 3, -1, 2, 3]), rng.standard_normal((6, 5))
+    gw = np.zeros((4, 5))
+    embedding.embedding_backward(indices, grad, gw, 2)  # row 2 is padding: stays 0
+    want = np.zeros((4, 5))
+    np.add.at(want, indices, grad)
+    want[2] = 0
+    close(gw, want, "gw (repeated rows, a negative index, padding)")
+
+
 CHECKS: list[Callable[[np.random.Generator], None]] = [
     check_cross_entropy, check_layer_norm, check_maxpool2d, check_adam, check_lstm_cell, check_gru_cell,
-    check_im2col, check_attention,
+    check_im2col, check_attention, check_embedding,
 ]
