@@ -14,6 +14,9 @@ from minidl.nn import init
 from minidl.nn import utils
 from minidl.nn.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from minidl.nn.containers import Identity, ModuleDict, ModuleList, Sequential
+from minidl.nn.conv import Conv1d, Conv2d, ConvTranspose2d
+from minidl.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from minidl.nn.pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from minidl.nn.dropout import Dropout, Dropout1d, Dropout2d
 from minidl.nn.embedding import Embedding
 from minidl.nn.flatten import Flatten, Unflatten
