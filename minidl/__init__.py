@@ -34,4 +34,5 @@ from minidl.random import Generator, manual_seed
 
 __version__ = "0.1.0"
 
-from minidl import nn  # noqa: E402  (last: the layers use everything above)
+from minidl import nn, optim  # noqa: E402, I001  (last: the layers use everything above)
+from minidl.io import load, save  # noqa: E402
