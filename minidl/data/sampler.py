@@ -1,0 +1,109 @@
+"""Samplers decide the order in which a ``DataLoader`` visits a dataset, as in ``torch.utils.data``.
+
+A sampler is an iterable of indices with a length. ``BatchSampler`` groups any sampler's indices
+into lists of ``batch_size``. Shuffling draws a fresh permutation at the start of every epoch from
+a ``minidl.Generator``, so a seeded generator replays the same sequence of epochs.
+
+>>> import minidl
+>>> list(BatchSampler(SequentialSampler(range(5)), batch_size=2, drop_last=False))
+[[0, 1], [2, 3], [4]]
+>>> s = RandomSampler(range(4), generator=minidl.Generator(0))
+>>> first, second = list(s), list(s)          # two epochs: two different orders
+>>> sorted(first) == sorted(second) == [0, 1, 2, 3]
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sized
+from itertools import islice
+
+import numpy as np
+
+from minidl.random import Generator, get_generator
+
+__all__ = ["BatchSampler", "RandomSampler", "Sampler", "SequentialSampler", "SubsetRandomSampler"]
+
+
+class Sampler:
+    """Base class: an iterable of dataset indices (subclasses define ``__iter__`` and ``__len__``)."""
+
+    def __iter__(self) -> Iterator[int]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+
+class SequentialSampler(Sampler):
+    """0, 1, 2, ... in order."""
+
+    def __init__(self, data_source: Sized) -> None:
+        self.data_source = data_source
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self.data_source)))
+
+    def __len__(self) -> int:
+        return len(self.data_source)
+
+
+class RandomSampler(Sampler):
+    """A new random permutation of ``range(len(data_source))`` each epoch.
+
+    With ``replacement=True``, ``num_samples`` indices drawn independently (with repeats) instead.
+    """
+
+    def __init__(self, data_source: Sized, replacement: bool = False, num_samples: int | None = None,
+                 generator: Generator | None = None) -> None:
+        self.data_source, self.replacement, self.generator = data_source, replacement, generator
+        self._num_samples = num_samples
+        if num_samples is not None and not replacement:
+            raise ValueError("RandomSampler: num_samples is only used with replacement=True")
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.data_source) if self._num_samples is None else self._num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        g = get_generator(self.generator)
+        n = len(self.data_source)
+        order = g.integers(0, n, (self.num_samples,)) if self.replacement else g.permutation(n)
+        return iter(order.tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class SubsetRandomSampler(Sampler):
+    """The given ``indices`` in a new random order each epoch (e.g. a validation part of one dataset)."""
+
+    def __init__(self, indices: Iterable[int], generator: Generator | None = None) -> None:
+        self.indices = np.asarray(list(indices), dtype=np.int64)
+        self.generator = generator
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices[get_generator(self.generator).permutation(len(self.indices))].tolist())
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class BatchSampler(Sampler):
+    """Group the indices of ``sampler`` into lists of ``batch_size``; ``drop_last`` drops a short final batch."""
+
+    def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool) -> None:
+        if not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
+
+    def __iter__(self) -> Iterator[list[int]]:
+        it = iter(self.sampler)
+        while batch := list(islice(it, self.batch_size)):
+            if len(batch) < self.batch_size and self.drop_last:
+                return
+            yield batch
+
+    def __len__(self) -> int:
+        n = len(self.sampler)  # type: ignore[arg-type]
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
