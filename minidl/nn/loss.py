@@ -20,6 +20,11 @@ from minidl.ops import loss as L
 from minidl.tensor import Tensor
 
 
+def _buffer(value: Any) -> Tensor | None:
+    """Class weights given as a list or numpy array become a (float32 unless float64) tensor."""
+    return value if value is None or isinstance(value, Tensor) else Tensor(value)
+
+
 class _Loss(Module):
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
@@ -34,15 +39,15 @@ class _Loss(Module):
 class _WeightedLoss(_Loss):
     """A loss with optional per-class weights, kept as a buffer (moved by ``.to()``, not saved)."""
 
-    def __init__(self, weight: Tensor | None = None, reduction: str = "mean") -> None:
+    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.register_buffer("weight", weight, persistent=False)
+        self.register_buffer("weight", _buffer(weight), persistent=False)
 
 
 class CrossEntropyLoss(_WeightedLoss):
     """Softmax + negative log-likelihood on logits (N, C, *), for class indices or class probabilities."""
 
-    def __init__(self, weight: Tensor | None = None, ignore_index: int = -100, reduction: str = "mean",
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
                  label_smoothing: float = 0.0) -> None:
         super().__init__(weight, reduction)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
@@ -54,7 +59,7 @@ class CrossEntropyLoss(_WeightedLoss):
 class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of log-probabilities (N, C, *) at class indices (N, *)."""
 
-    def __init__(self, weight: Tensor | None = None, ignore_index: int = -100, reduction: str = "mean") -> None:
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__(weight, reduction)
         self.ignore_index = ignore_index
 
@@ -72,9 +77,9 @@ class BCELoss(_WeightedLoss):
 class BCEWithLogitsLoss(_WeightedLoss):
     """Binary cross-entropy of sigmoid(logits), computed stably from the logits; ``pos_weight`` weighs positives."""
 
-    def __init__(self, weight: Tensor | None = None, reduction: str = "mean", pos_weight: Tensor | None = None) -> None:
+    def __init__(self, weight: Any = None, reduction: str = "mean", pos_weight: Any = None) -> None:
         super().__init__(weight, reduction)
-        self.register_buffer("pos_weight", pos_weight, persistent=False)
+        self.register_buffer("pos_weight", _buffer(pos_weight), persistent=False)
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return L.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)

@@ -82,6 +82,18 @@ def test_flatten_unflatten():
         nn.Unflatten(1, (7, 8))(nn.Flatten()(x))
 
 
+def test_loss_modules_take_weights_as_lists_and_move_them_with_to():
+    loss_fn = nn.CrossEntropyLoss(weight=[1.0, 2.0, 0.5])
+    assert loss_fn.weight.dtype == np.float32 and "weight" not in loss_fn.state_dict()
+    x = minidl.tensor([[1.0, 2.0, 0.5], [0.0, 0.0, 3.0]])
+    t = minidl.tensor([1, 2])
+    logp = x.log_softmax(-1).numpy()
+    expected = -(2.0 * logp[0, 1] + 0.5 * logp[1, 2]) / 2.5
+    assert float(loss_fn(x, t)) == pytest.approx(expected, rel=1e-6)
+    loss_fn.to(np.float64)
+    assert loss_fn.weight.dtype == np.float64
+
+
 def test_linear_init_bounds_and_dtype():
     layer = nn.Linear(16, 8, generator=minidl.Generator(0))
     bound = 1 / 4

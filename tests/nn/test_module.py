@@ -205,6 +205,17 @@ def test_to_dtype_and_backend_keep_parameter_identity():
         net.to(np.int32)
 
 
+def test_deepcopy_gives_independent_parameters():
+    import copy
+
+    net = Net()
+    twin = copy.deepcopy(net)
+    assert [n for n, _ in twin.named_parameters()] == [n for n, _ in NET_PARAMS]
+    assert isinstance(twin.first.scale, nn.Parameter) and twin.first.scale is not net.first.scale
+    twin.first.fc.weight.data[...] = 3
+    assert not (net.first.fc.weight.detach().numpy() == 3).any()
+
+
 def test_repr_is_a_pytorch_like_tree():
     assert repr(Net()) == (
         "Net(\n"
