@@ -162,13 +162,16 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | 
     return fn(x, weight) if bias is None else fn(x, weight, bias)
 
 
-def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int = 1, padding: int | str = 0,
-           dilation: int = 1, groups: int = 1) -> Tensor:
+def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | tuple[int] = 1,
+           padding: int | tuple[int] | str = 0, dilation: int | tuple[int] = 1, groups: int = 1) -> Tensor:
     """1-d convolution of x (N, C, L) with weight (O, C/groups, k): conv2d on (N, C, 1, L)."""
     if x.ndim != 3 or weight.ndim != 3:
         raise shape_error("conv1d", x.shape, weight.shape, expected="x (N, C, L) and weight (O, C/groups, k)")
-    padding2 = padding if isinstance(padding, str) else (0, padding)
-    y = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride), padding2, (1, dilation), groups)
+    def one(v: Any) -> Any:  # 3 or (3,) -> 3
+        return v[0] if isinstance(v, tuple | list) and len(v) == 1 else v
+
+    padding2 = padding if isinstance(padding, str) else (0, one(padding))
+    y = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, one(stride)), padding2, (1, one(dilation)), groups)
     return y.squeeze(2)
 
 

@@ -162,3 +162,9 @@ def test_against_torch():
     ref = torch.nn.functional.conv_transpose2d(torch.tensor(xt), torch.tensor(wt), **kw).numpy()
     np.testing.assert_allclose(conv_transpose2d(minidl.tensor(xt), minidl.tensor(wt), **kw).numpy(), ref,
                                rtol=1e-10, atol=1e-12)
+
+
+def test_conv1d_accepts_one_tuples_like_torch():
+    x, w = minidl.randn(2, 3, 9), minidl.randn(4, 3, 3)
+    np.testing.assert_array_equal(conv1d(x, w, stride=(2,), padding=(1,), dilation=(2,)).numpy(),
+                                  conv1d(x, w, stride=2, padding=1, dilation=2).numpy())
