@@ -122,8 +122,8 @@ def _mirror_route(base: str) -> Route:
 
 
 def _manual(folder: str, how: str) -> str:
-    return (f"{how}; put the four uncompressed files {', '.join(FILES)} into {folder} (or set MINIDL_DATA to a "
-            f"folder holding a sub-folder with them). They are checked against MD5 checksums.")
+    return (f"{how}; put the four uncompressed files {', '.join(FILES)} into {folder} (the cache folder is "
+            f"$MINIDL_DATA, default ~/.cache/minidl). They are checked against MD5 checksums.")
 
 
 def fetch_mnist(root: str | os.PathLike | None = None, mirrors: bool = True) -> FetchReport:
