@@ -88,6 +88,14 @@ class Backend:
     def __repr__(self) -> str:
         return f"<minidl backend {self.name!r}>"
 
+    # A backend is one shared object per name (ops compare backends with `is`): copying a tensor or a
+    # module (copy.deepcopy(model)) must keep pointing at the same backend, not at a copy of it.
+    def __copy__(self) -> Backend:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Backend:
+        return self
+
     # ---- kernels ----
     def matmul(self, a: Any, b: Any) -> Any:
         """Batched matrix product of two arrays with ndim >= 2 (numpy broadcasting of batch dims)."""

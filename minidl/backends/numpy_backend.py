@@ -407,28 +407,31 @@ class NumpyBackend(Backend):
     # ---- attention: the whole (..., L, S) score matrix is formed, so the state costs O(B*H*L*S) memory ----
     def attention_forward(self, q, k, v, mask, scale, is_causal, keep):
         xp = self.xp
-        s = xp.matmul(q, xp.swapaxes(k, -1, -2))
+        s = xp.matmul(q, xp.swapaxes(k, -1, -2))  # scores (..., L, S); updated in place from here on
         s *= scale
         if mask is not None:
-            s = s + mask
-        if is_causal:
+            s += mask  # the op checked that mask broadcasts to the scores' shape
+        if is_causal:  # query i sees keys j <= i: add -inf above the diagonal
             L, S = s.shape[-2], s.shape[-1]
-            s = xp.where(xp.tril(xp.ones((L, S), dtype=bool)), s, -xp.inf)
+            s += xp.triu(xp.full((L, S), -xp.inf, dtype=s.dtype), 1)
         m = s.max(axis=-1, keepdims=True)
-        p = xp.exp(s - xp.where(xp.isfinite(m), m, 0))  # stable softmax; a row with no allowed key is all 0
+        m[~xp.isfinite(m)] = 0  # a row with no allowed key: exp(-inf - 0) = 0 everywhere
+        s -= m  # stable softmax: exp of values <= 0 never overflows
+        p = xp.exp(s, out=s)
         total = p.sum(axis=-1, keepdims=True)
-        p /= xp.where(total == 0, 1, total)
+        total[total == 0] = 1
+        p /= total
         out = xp.matmul(p if keep is None else p * keep, v)
         return out, p
 
     def attention_backward(self, gout, q, k, v, out, state, mask, scale, is_causal, keep):
         xp, p = self.xp, state
-        pd = p if keep is None else p * keep
-        gv = xp.matmul(xp.swapaxes(pd, -1, -2), gout)
-        gp = xp.matmul(gout, xp.swapaxes(v, -1, -2))
+        gv = xp.matmul(xp.swapaxes(p if keep is None else p * keep, -1, -2), gout)
+        gs = xp.matmul(gout, xp.swapaxes(v, -1, -2))  # dL/dp, turned into dL/ds in place below
         if keep is not None:
-            gp *= keep
-        gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))  # softmax backward
+            gs *= keep
+        gs -= (gs * p).sum(axis=-1, keepdims=True)  # softmax backward: p * (dL/dp - sum(dL/dp * p))
+        gs *= p
         gs *= scale
         return xp.matmul(gs, k), xp.matmul(xp.swapaxes(gs, -1, -2), q), gv
 

@@ -12,6 +12,7 @@ tensor([0., 2.])
 
 from minidl.nn.linear import linear
 from minidl.ops.activation import elu, gelu, leaky_relu, silu, softplus
+from minidl.ops.attention import scaled_dot_product_attention
 from minidl.ops.conv import conv1d, conv2d, conv_transpose2d
 from minidl.ops.dropout import dropout
 from minidl.ops.dropout import dropout_nd as dropout1d

@@ -4,6 +4,7 @@
 >>> from minidl.train.callbacks import EarlyStopping, ModelCheckpoint, CSVLogger
 
 See ``loop.fit`` for the arguments; ``minidl.optim`` and ``minidl.nn`` for what to pass in.
+Keras-style ``model.compile(...)`` / ``model.fit(x, y)``: ``minidl.train.keras.Sequential``.
 """
 
 from minidl.train.callbacks import (
