@@ -101,7 +101,8 @@ class _MinidlLSTMLM:
         return LSTMLM()
 
 
-def torch_step(name: str, threads: int = 2) -> Callable[[], float]:
+def torch_step(name: str, threads: int = 2, device: str = "cpu") -> Callable[[], float]:
+    """One PyTorch training step of workload ``name``; ``device="cuda"`` for the GPU comparison."""
     import torch
     import torch.nn as tnn
     import torch.nn.functional as tF
@@ -137,7 +138,8 @@ def torch_step(name: str, threads: int = 2) -> Callable[[], float]:
         model = _TorchGPT()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x_np, y_np = _data(kind, batch)
-    x, y = torch.from_numpy(x_np), torch.from_numpy(np.asarray(y_np))
+    x, y = torch.from_numpy(x_np).to(device), torch.from_numpy(np.asarray(y_np)).to(device)
+    model.to(device)
 
     def step() -> float:
         out = model(x)
@@ -163,7 +165,7 @@ def _TorchGPT():
 
         def forward(self, x):
             t = x.shape[1]
-            mask = torch.triu(torch.ones(t, t, dtype=torch.bool), 1)
+            mask = torch.triu(torch.ones(t, t, dtype=torch.bool, device=x.device), 1)
             h = self.ln1(x)
             x = x + self.attn(h, h, h, attn_mask=mask, need_weights=False)[0]
             return x + self.mlp(self.ln2(x))
@@ -176,7 +178,7 @@ def _TorchGPT():
             self.ln, self.head = tnn.LayerNorm(128), tnn.Linear(128, 65, bias=False)
 
         def forward(self, idx):
-            x = self.tok(idx) + self.pos(torch.arange(idx.shape[1]))
+            x = self.tok(idx) + self.pos(torch.arange(idx.shape[1], device=idx.device))
             return self.head(self.ln(self.blocks(x)))
 
     return GPT()
