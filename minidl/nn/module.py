@@ -11,6 +11,7 @@ Everything else (``parameters()``, ``state_dict()``, ``to()``, ``train()``, ``re
 over that tree. The three registries are plain dicts, so the order is always definition order
 (never a ``set``): the optimizer, ``state_dict`` and checkpoints see the same order on every run.
 
+```pycon
 >>> import minidl, minidl.nn as nn
 >>> class MLP(nn.Module):
 ...     def __init__(self):
@@ -24,6 +25,8 @@ over that tree. The three registries are plain dicts, so the order is always def
 ['hidden.weight', 'hidden.bias', 'out.weight', 'out.bias']
 >>> model(minidl.zeros(3, 4)).shape
 (3, 2)
+
+```
 """
 
 from __future__ import annotations

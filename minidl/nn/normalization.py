@@ -10,12 +10,15 @@ Batch norm keeps *running* statistics, buffers saved in ``state_dict`` but not l
 
 ``weight`` starts at ones and ``bias`` at zeros, so a fresh layer only standardises.
 
+```pycon
 >>> import minidl, minidl.nn as nn
 >>> bn = nn.BatchNorm2d(3)
 >>> [name for name, _ in bn.state_dict().items()]
 ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']
->>> round(float(bn(minidl.randn(8, 3, 4, 4)).mean()), 6)
+>>> abs(round(float(bn(minidl.randn(8, 3, 4, 4)).mean()), 6))
 0.0
+
+```
 """
 
 from __future__ import annotations

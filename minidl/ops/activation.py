@@ -14,6 +14,7 @@ softplus    y = log(1 + e^(b x)) / b  (= x where b x > threshold)
                                                           dy/dx = sigmoid(b x)  (1 where linear)
 erf         y = 2/sqrt(pi) int_0^x e^(-t^2) dt            dy/dx = 2/sqrt(pi) e^(-x^2)
 
+```pycon
 >>> import minidl
 >>> from minidl.ops.activation import gelu, silu
 >>> x = minidl.tensor([-1.0, 0.0, 2.0])
@@ -21,6 +22,8 @@ erf         y = 2/sqrt(pi) int_0^x e^(-t^2) dt            dy/dx = 2/sqrt(pi) e^(
 [-0.1587, 0.0, 1.9545]
 >>> [round(v, 4) for v in silu(x).tolist()]
 [-0.2689, 0.0, 1.7616]
+
+```
 """
 
 from __future__ import annotations

@@ -21,10 +21,13 @@ minidl ops instead, so that gradients of gradients are exact.
 In evaluation mode batch norm uses running statistics; then y = x * (w * rstd) + (b - mean * w * rstd)
 is an affine map written with plain ops.
 
+```pycon
 >>> import minidl
 >>> x = minidl.tensor([[1.0, 2.0, 3.0]])
 >>> [round(v, 4) for v in layer_norm(x, (3,)).tolist()[0]]
 [-1.2247, 0.0, 1.2247]
+
+```
 """
 
 from __future__ import annotations
