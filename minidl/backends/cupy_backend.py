@@ -152,7 +152,21 @@ class CupyBackend(NumpyBackend):
                                  numpy.int64(pad)))
         return gw
 
-    # ---- optimizers: the whole Adam/AdamW/AMSGrad step in one pass over memory ----
+    # ---- optimizers: a whole step in one pass over memory ----
+    def sgd_update(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize):
+        arrays = [param, grad] + ([] if momentum_buffer is None else [momentum_buffer])
+        if _suffix(param.dtype) is None or not all(a.dtype == param.dtype and a.flags.c_contiguous for a in arrays):
+            return super().sgd_update(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
+                                      maximize)
+        first = momentum != 0 and momentum_buffer is None
+        buf = cupy.empty_like(param) if first else momentum_buffer
+        t = param.dtype.type
+        self.launch_elementwise("sgd.cu", "sgd_update", param.dtype, param.size, (
+            param, grad, param if buf is None else buf, numpy.int64(param.size), t(lr), t(momentum), t(dampening),
+            t(weight_decay), numpy.int32(momentum != 0), numpy.int32(first), numpy.int32(bool(nesterov)),
+            numpy.int32(bool(maximize))))
+        return buf if momentum != 0 else None
+
     def adam_update(self, param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled,
                     max_exp_avg_sq=None, maximize=False):
         arrays = [param, grad, exp_avg, exp_avg_sq] + ([] if max_exp_avg_sq is None else [max_exp_avg_sq])

@@ -19,7 +19,17 @@ from typing import Any
 import numpy
 from numba import cuda  # at import, so that a missing numba names the `cuda` extra
 
-from minidl.backends.cuda_kernels import adam, attention, cross_entropy, embedding, im2col, layer_norm, pool, rnn_cells
+from minidl.backends.cuda_kernels import (
+    adam,
+    attention,
+    cross_entropy,
+    embedding,
+    im2col,
+    layer_norm,
+    pool,
+    rnn_cells,
+    sgd,
+)
 from minidl.backends.cuda_kernels import softmax as softmax_kernels
 from minidl.backends.cuda_kernels._common import SIMULATED
 from minidl.backends.cuda_kernels.flash_state import FlashState
@@ -116,6 +126,17 @@ class NumbaCudaBackend(NumpyBackend):
         return gw
 
     # ---- optimizers ----
+    def sgd_update(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize):
+        arrays = [param, grad] + ([] if momentum_buffer is None else [momentum_buffer])
+        if not _float(param) or not all(a.dtype == param.dtype and a.flags.c_contiguous for a in arrays):
+            return super().sgd_update(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
+                                      maximize)
+        first = momentum != 0 and momentum_buffer is None
+        buf = self.xp.empty_like(param) if first else momentum_buffer
+        sgd.sgd_update(param.reshape(-1), grad.reshape(-1), None if buf is None else buf.reshape(-1), lr, momentum,
+                       dampening, weight_decay, first, nesterov, maximize)
+        return buf if momentum != 0 else None
+
     def adam_update(self, param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled,
                     max_exp_avg_sq=None, maximize=False):
         arrays = [param, grad, exp_avg, exp_avg_sq] + ([] if max_exp_avg_sq is None else [max_exp_avg_sq])

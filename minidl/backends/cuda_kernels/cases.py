@@ -64,6 +64,12 @@ def _adam_args(r, t, decoupled, amsgrad, maximize):
     return p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.05, 3, decoupled, vmax, maximize
 
 
+def _sgd_args(r, t, momentum, buffer, nesterov=False, maximize=False):
+    p, g = normal(r, t, 3, 17), normal(r, t, 3, 17)
+    buf = normal(r, t, 3, 17) if buffer else None
+    return p, g, buf, 0.1, momentum, 0.1 if not nesterov else 0.0, 0.01, nesterov, maximize
+
+
 def _maxpool_backward_args(r, t, k, s, p):
     x = distinct(r, t, 2, 2, 5, 6)
     _, indices = REF.maxpool2d_forward(x, k, s, p)
@@ -116,6 +122,11 @@ _ALL_CASES: list[KernelCase] = [
     KernelCase("embedding_backward", lambda r, t: (np.array([[3, 0, 3], [5, 2, 3]]), normal(r, t, 2, 3, 4), 6, 2),
                "repeats, padding"),
     KernelCase("embedding_backward", lambda r, t: (np.array([1, 1, 0]), normal(r, t, 3, 4), 2, None), "no padding"),
+    KernelCase("sgd_update", lambda r, t: _sgd_args(r, t, 0.0, False), "plain"),
+    KernelCase("sgd_update", lambda r, t: _sgd_args(r, t, 0.9, False), "momentum, first step"),
+    KernelCase("sgd_update", lambda r, t: _sgd_args(r, t, 0.9, True), "momentum, dampening"),
+    KernelCase("sgd_update", lambda r, t: _sgd_args(r, t, 0.9, True, nesterov=True, maximize=True),
+               "nesterov, maximize"),
     KernelCase("adam_update", lambda r, t: _adam_args(r, t, False, False, False), "Adam"),
     KernelCase("adam_update", lambda r, t: _adam_args(r, t, True, False, False), "AdamW"),
     KernelCase("adam_update", lambda r, t: _adam_args(r, t, False, True, True), "AMSGrad, maximize"),
@@ -163,15 +174,16 @@ def _outputs(value: Any) -> tuple[Any, ...]:
 
 
 def run_kernel(backend: Backend, case: KernelCase, dtype: Any, seed: int = 0) -> tuple[np.ndarray, ...]:
-    """The kernel's outputs on ``backend`` for the case's arguments, as NumPy arrays (in-place
-    kernels, which return None, give their array arguments after the call)."""
+    """The kernel's outputs on ``backend`` for the case's arguments, then its array arguments after the
+    call, as NumPy arrays."""
     args = [_to_backend(backend, a) for a in case.args(np.random.default_rng(seed), dtype)]
     result = case.call(backend, args) if case.call else getattr(backend, case.kernel)(*args)
-    if result is None:
-        result = tuple(a for a in args if hasattr(a, "shape"))
-    outputs = _outputs(result)
+    outputs = () if result is None else _outputs(result)
     if case.compare is not None:
         outputs = tuple(outputs[i] for i in case.compare)
+    # then the array arguments as they are after the call: in-place kernels (optimizers) update them,
+    # the others must leave them alone
+    outputs += tuple(a for a in args if hasattr(a, "shape"))
     return tuple(backend.to_numpy(o) if o is not None else None for o in outputs)
 
 
