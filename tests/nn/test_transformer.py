@@ -55,7 +55,8 @@ def functional_call(module, names, tensors, *args, **kwargs):
 
 
 def mha_case(name, E=4, H=2, N=2, L=3, S=3, kdim=None, vdim=None, need_weights=True, average=True,
-             attn_mask=None, key_padding_mask=None, causal=False, batch_first=True, self_attention=False):
+             attn_mask=None, key_padding_mask=None, causal=False, batch_first=True, self_attention=False,
+             directional=True):
     mha = nn.MultiheadAttention(E, H, kdim=kdim, vdim=vdim, batch_first=batch_first)
     names = [n for n, _ in mha.named_parameters()]
     shapes = [p.shape for _, p in mha.named_parameters()]
@@ -85,18 +86,20 @@ def mha_case(name, E=4, H=2, N=2, L=3, S=3, kdim=None, vdim=None, need_weights=T
 
     shape = (lambda T, D: (N, T, D)) if batch_first else (lambda T, D: (T, N, D))
     inputs = [randn(*shape(L, E)), randn(*shape(S, kdim or E)), randn(*shape(S, vdim or E))]
-    return OpCase(name, op, ref, inputs + [randn(*s, scale=0.5) for s in shapes])
+    return OpCase(name, op, ref, inputs + [randn(*s, scale=0.5) for s in shapes], directional=directional)
 
 
 BOOL_ATTN = np.array([[False, True, False], [False, False, True], [True, False, False]])
 PADDING = np.array([[False, False, True], [False, False, False]])
 
+# Gradients are checked element by element in two cases and along one random direction per input in
+# the others (two evaluations instead of 2 x size: keeps the double-backward checks fast).
 CASES = [
-    mha_case("mha_self", self_attention=True),
+    mha_case("mha_self", self_attention=True, directional=False),
     mha_case("mha_cross_time_first", L=2, S=3, batch_first=False),
     mha_case("mha_sdpa_path", need_weights=False),
     mha_case("mha_kdim_vdim", L=2, S=3, kdim=3, vdim=5),
-    mha_case("mha_masks_per_head", attn_mask=BOOL_ATTN, key_padding_mask=PADDING, average=False),
+    mha_case("mha_masks_per_head", attn_mask=BOOL_ATTN, key_padding_mask=PADDING, average=False, directional=False),
     mha_case("mha_causal_float_mask_sdpa", attn_mask=np.array([[0.0, -1.0, 0.5]] * 3), causal=True,
              need_weights=False),
 ]
