@@ -5,7 +5,8 @@
     python benchmarks/gpu_smoke.py --workloads W4 W5 --repeat 5
 
 1. **Checks**: every case of ``minidl/backends/cuda_kernels/cases.py`` (each overridden kernel, float32
-   and float64, tiny shapes) on ``cupy`` and ``numba-cuda`` against ``NumpyBackend``.
+   and float64, tiny shapes) and the graphs of ``op_checks.py`` (through the ops: forward, backward,
+   optimizer steps) on ``cupy`` and ``numba-cuda`` against ``NumpyBackend``.
 2. **Kernels**: every kernel of the contract at the asv suite's "large" size (``kernel_cases.py``),
    float32, best of ``--repeat`` calls, synchronising inside the timed region; NumPy for scale.
 3. **Workloads**: one training step of W1-W5 (``workloads.py``) on each GPU backend and, when PyTorch
@@ -51,6 +52,7 @@ def gpu_backends() -> tuple[list[str], dict[str, str]]:
 def run_checks(names: list[str]) -> int:
     """Every kernel case on every GPU backend; returns the number of failures."""
     from minidl.backends import get_backend
+    from minidl.backends.cuda_kernels import op_checks
     from minidl.backends.cuda_kernels.cases import CASES, check_case, overridden_kernels
 
     failures = 0
@@ -69,6 +71,13 @@ def run_checks(names: list[str]) -> int:
                 except Exception as e:  # keep going: report every failure
                     failed += 1
                     print(f"  FAIL {name} {case.id} {np.dtype(dtype).name}: {str(e).strip().splitlines()[0]}")
+        for fn in op_checks.CHECKS:  # small graphs through the ops: forward, backward, optimizer steps
+            try:
+                op_checks.check(fn, name)
+                passed += 1
+            except Exception as e:
+                failed += 1
+                print(f"  FAIL {name} {fn.__name__}: {str(e).strip().splitlines()[0]}")
         print(f"checks {name}: {passed} passed, {failed} failed")
         failures += failed
     return failures

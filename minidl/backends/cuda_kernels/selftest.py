@@ -7,7 +7,8 @@ Without a GPU, run the Numba-CUDA kernels in Numba's CUDA simulator (CI does thi
 On a GPU machine, ``--backend cupy`` or ``--backend numba-cuda`` checks the real thing. The last
 line reads ``selftest <backend>: N passed, M failed``. It also fails when a kernel the backend
 overrides has no case in ``cases.py`` (every override must be checked). Under the simulator it also
-runs ``launcher_checks.py``: every Numba-CUDA launcher against independent NumPy formulas.
+runs ``launcher_checks.py``: every Numba-CUDA launcher against independent NumPy formulas. Last,
+``op_checks.py`` runs small graphs through minidl's ops (forward, backward, optimizer steps).
 """
 
 from __future__ import annotations
@@ -48,6 +49,21 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 passed += 1
                 print(f"ok   {case.id} {np.dtype(dtype).name} ({time.perf_counter() - start:.2f} s)")
+    from minidl.backends.cuda_kernels import op_checks
+
+    for fn in op_checks.CHECKS:
+        if args.only not in fn.__name__:
+            continue
+        start = time.perf_counter()
+        try:
+            op_checks.check(fn, backend.name)
+        except Exception:
+            failed += 1
+            print(f"FAIL {fn.__name__}\n{traceback.format_exc()}")
+        else:
+            passed += 1
+            print(f"ok   {fn.__name__} through the ops ({time.perf_counter() - start:.2f} s)")
+
     from minidl.backends.cuda_kernels._common import SIMULATED
 
     if SIMULATED and backend.name == "numba-cuda":
