@@ -5,25 +5,47 @@ faster (fused passes instead of numpy's one-pass-per-operation temporaries). The
 ``minidl/backends/numba_kernels/``, one family per module; they compile on first use and are cached
 on disk (``cache=True``; ``NUMBA_CACHE_DIR`` chooses where).
 
+Each kernel module has a serial kernel over a range of independent units (planes, rows, channels)
+and, where it pays, a ``_parallel`` twin that splits the units across threads with ``prange``.
+Starting the threads costs tens of microseconds, so small inputs run the serial kernel.
+Anything the kernels do not handle (other dtypes, unusual layouts) goes to the NumPy reference.
+
 Set ``NUMBA_THREADING_LAYER=workqueue`` on small shared machines: the default OpenMP layer
 spin-waits and gives 50x outliers there.
 """
 
 from __future__ import annotations
 
-import numba  # noqa: F401  (imported here so a missing package names the `numba` extra)
+import numba
 import numpy as np
 
+from minidl.backends.numba_kernels import conv as conv_kernels
+from minidl.backends.numba_kernels import pool as pool_kernels
 from minidl.backends.numba_kernels import softmax as softmax_kernels
-from minidl.backends.numpy_backend import NumpyBackend
+from minidl.backends.numpy_backend import NumpyBackend, _out_size
 
 # Below this many elements, starting worker threads costs more than the kernel saves.
 PARALLEL_MIN_SIZE = 1 << 16
+FLOATS = (np.float32, np.float64)
 
 
 def _last_axis(x, axis) -> bool:
-    return (x.ndim >= 1 and axis in (-1, x.ndim - 1) and x.dtype in (np.float32, np.float64)
+    return (x.ndim >= 1 and axis in (-1, x.ndim - 1) and x.dtype in FLOATS
             and x.size >= PARALLEL_MIN_SIZE)
+
+
+def _chunks(size: int) -> int:
+    """How many blocks of units a kernel over ``size`` elements is split into (1: run it serially)."""
+    return numba.get_num_threads() if size >= PARALLEL_MIN_SIZE else 1
+
+
+def _run(serial, parallel, size: int, n_units: int, *args) -> None:
+    """``serial(*args, 0, n_units)`` for small work, else ``parallel(*args, chunks)``."""
+    chunks = min(_chunks(size), n_units)
+    if chunks > 1:
+        parallel(*args, chunks)
+    else:
+        serial(*args, 0, n_units)
 
 
 class NumbaBackend(NumpyBackend):
@@ -41,3 +63,112 @@ class NumbaBackend(NumpyBackend):
             return super().log_softmax(x, axis)
         rows = x.reshape(-1, x.shape[-1])
         return softmax_kernels.log_softmax_rows(rows).reshape(x.shape)
+
+    # ---- convolution ----
+    # col2im as a loop (NumPy's version makes kh*kw strided passes); im2col stays NumPy's strided copy, as fast.
+    def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
+        (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+        N, C, H, W = x_shape
+        if cols.dtype not in FLOATS:
+            return super().col2im(cols, x_shape, kernel_size, stride, padding, dilation)
+        kh, kw, OH, OW = cols.shape[2:]
+        x = np.empty((N * C, H, W), dtype=cols.dtype)
+        _run(conv_kernels.col2im_planes, conv_kernels.col2im_parallel, cols.size, N * C,
+             np.ascontiguousarray(cols).reshape(N * C, kh, kw, OH, OW), x, sh, sw, ph, pw, dh, dw)
+        return x.reshape(x_shape)
+
+    # Stride-1 convolutions with few channels (the CNNs of the workloads) go direct, without an im2col matrix:
+    # a matrix product with a dimension below ~32 runs far below BLAS's peak. The rest keep im2col + BLAS.
+    def conv2d_forward(self, x, weight, bias, stride, padding, dilation, groups):
+        if not _direct_conv((x, weight, bias), weight.shape, stride, groups):
+            return super().conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
+        N, O, (kh, kw), (dh, dw) = x.shape[0], weight.shape[0], weight.shape[2:], dilation
+        xpad = _pad(x, padding)
+        OH, OW = xpad.shape[2] - dh * (kh - 1), xpad.shape[3] - dw * (kw - 1)
+        if OH <= 0 or OW <= 0:
+            return super().conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
+        y = np.empty((N, O, OH, OW), dtype=x.dtype)
+        b = np.zeros(O, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)
+        _run(conv_kernels.conv_forward_planes, conv_kernels.conv_forward_parallel, y.size * weight[0].size, N * O,
+             xpad, np.ascontiguousarray(weight), b, y, dh, dw, groups)
+        return y
+
+    def conv2d_backward_input(self, gy, weight, x_shape, stride, padding, dilation, groups):
+        # dL/dx is a stride-1 convolution of gy, zero padded by the kernel's reach, with the kernel flipped in
+        # space and its in/out channels swapped (within each group): the "full" correlation.
+        if not _direct_conv((gy, weight), weight.shape, stride, groups):
+            return super().conv2d_backward_input(gy, weight, x_shape, stride, padding, dilation, groups)
+        O, Cg, kh, kw = weight.shape
+        G, Og = groups, O // groups
+        flipped = weight[:, :, ::-1, ::-1].reshape(G, Og, Cg, kh, kw).transpose(0, 2, 1, 3, 4).reshape(G * Cg, Og,
+                                                                                                        kh, kw)
+        reach = (dilation[0] * (kh - 1) - padding[0], dilation[1] * (kw - 1) - padding[1])
+        if reach[0] < 0 or reach[1] < 0:  # padding wider than the kernel reaches: crop gy instead
+            gy = gy[:, :, max(-reach[0], 0):gy.shape[2] - max(-reach[0], 0),
+                    max(-reach[1], 0):gy.shape[3] - max(-reach[1], 0)]
+        gx = self.conv2d_forward(gy, flipped, None, (1, 1), (max(reach[0], 0), max(reach[1], 0)), dilation, G)
+        return gx
+
+    def conv2d_backward_weight(self, x, gy, weight_shape, stride, padding, dilation, groups):
+        if not _direct_conv((x, gy), weight_shape, stride, groups):
+            return super().conv2d_backward_weight(x, gy, weight_shape, stride, padding, dilation, groups)
+        xpad = _pad(x, padding)
+        gw = np.empty(weight_shape, dtype=x.dtype)
+        _run(conv_kernels.conv_backward_weight_planes, conv_kernels.conv_backward_weight_parallel,
+             gy.size * gw[0].size, weight_shape[0], xpad, _widen(gy, xpad.shape[3]), gw, *dilation, groups)
+        return gw
+
+
+    # ---- pooling: one pass over each plane, each window read once ----
+    def maxpool2d_forward(self, x, kernel_size, stride, padding):
+        if x.dtype not in FLOATS:
+            return super().maxpool2d_forward(x, kernel_size, stride, padding)
+        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        N, C, H, W = x.shape
+        OH, OW = _out_size(H, kh, sh, ph, 1), _out_size(W, kw, sw, pw, 1)
+        y = np.empty((N, C, OH, OW), dtype=x.dtype)
+        idx = np.empty((N, C, OH, OW), dtype=np.int64)
+        planes = (np.ascontiguousarray(x).reshape(N * C, H, W), y.reshape(N * C, OH, OW), idx.reshape(N * C, OH, OW))
+        if kernel_size == stride == (2, 2) and padding == (0, 0):
+            _run(pool_kernels.maxpool2x2_forward_planes, pool_kernels.maxpool2x2_forward_parallel, x.size, N * C,
+                 *planes)
+        else:
+            _run(pool_kernels.maxpool_forward_planes, pool_kernels.maxpool_forward_parallel, x.size, N * C,
+                 *planes, kh, kw, sh, sw, ph, pw)
+        return y, idx
+
+    def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding):
+        if gy.dtype not in FLOATS:
+            return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding)
+        N, C, H, W = x_shape
+        gx = np.empty((N * C, H * W), dtype=gy.dtype)
+        _run(pool_kernels.maxpool_backward_planes, pool_kernels.maxpool_backward_parallel, gx.size, N * C,
+             np.ascontiguousarray(gy).reshape(N * C, -1), np.ascontiguousarray(indices, dtype=np.int64).reshape(
+                 N * C, -1), gx)
+        return gx.reshape(x_shape)
+
+
+def _direct_conv(arrays, weight_shape, stride, groups) -> bool:
+    """Whether the direct stride-1 kernels handle this convolution and beat im2col + BLAS on it (measured): when
+    im2col would copy each input value many times (K = C/groups * kh * kw large) into a product with few
+    output channels, which BLAS runs far below its peak."""
+    O, K = weight_shape[0] // groups, weight_shape[1] * weight_shape[2] * weight_shape[3]
+    dtypes = {a.dtype for a in arrays if a is not None}
+    return stride == (1, 1) and len(dtypes) == 1 and dtypes <= set(FLOATS) and K >= 16 and O <= 32
+
+
+def _pad(x, padding):
+    """x zero padded on H and W, C-contiguous."""
+    ph, pw = padding
+    if ph or pw:
+        return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    return np.ascontiguousarray(x)
+
+
+def _widen(gy, width):
+    """gy (N, O, OH, OW) copied into zeros (N, O, OH, width): rows as long as the padded input's."""
+    if gy.shape[3] == width:
+        return np.ascontiguousarray(gy)
+    out = np.zeros(gy.shape[:3] + (width,), dtype=gy.dtype)
+    out[..., :gy.shape[3]] = gy
+    return out
