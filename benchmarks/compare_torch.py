@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.workloads import TORCH_REFERENCE_MS, WORKLOADS, minidl_step, torch_step  # noqa: E402
 
 
-def time_once(step, number: int) -> float:
+def measure_ms(step, number: int) -> float:
     t0 = time.perf_counter()
     for _ in range(number):
         step()
@@ -60,7 +60,7 @@ def main() -> None:
         best = {r: float("inf") for r in runners}
         for _ in range(args.repeat):
             for r in runners:
-                best[r] = min(best[r], time_once(steps[r], args.number))
+                best[r] = min(best[r], measure_ms(steps[r], args.number))
         ref = best.get("torch", TORCH_REFERENCE_MS[name])
         rows.append((name, best, ref))
         if not args.markdown:

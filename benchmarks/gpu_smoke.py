@@ -96,7 +96,7 @@ def best_ms(fn: Callable[..., Any], args: tuple, kwargs: dict, sync: Callable[[]
     return best * 1e3
 
 
-def time_kernels(names: list[str], repeat: int) -> None:
+def measure_kernels(names: list[str], repeat: int) -> None:
     from benchmarks.kernel_cases import CASES as KERNEL_CASES
     from minidl.backends import get_backend
 
@@ -117,7 +117,7 @@ def time_kernels(names: list[str], repeat: int) -> None:
         print(f"| `{kernel}` | {' | '.join(cells)} |")
 
 
-def time_workloads(names: list[str], workloads: list[str], repeat: int) -> None:
+def measure_workloads(names: list[str], workloads: list[str], repeat: int) -> None:
     from benchmarks.workloads import minidl_step, torch_step
 
     runners: list[str] = list(names)
@@ -179,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     failures = run_checks(names)
     if not args.check_only:
-        time_kernels(names, args.repeat)
-        time_workloads(names, args.workloads, args.repeat)
+        measure_kernels(names, args.repeat)
+        measure_workloads(names, args.workloads, args.repeat)
     return 1 if failures else 0
 
 

@@ -8,12 +8,14 @@ operation count (None where it is not well defined) for GFLOP/s tracking.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-SIZES = ("small", "large")
+# MINIDL_BENCH_SIZES=small limits the suite to the small inputs (CI's smoke run).
+SIZES = tuple(os.environ.get("MINIDL_BENCH_SIZES", "small,large").split(","))
 Case = Callable[[str, np.random.Generator, Any, Any], tuple[tuple, dict, float | None]]
 
 
