@@ -234,8 +234,9 @@ def fit(model: Any, loss_fn: Any, optimizer: Optimizer, train_loader: Iterable[A
 
     Args:
         loss_fn: ``loss_fn(output, y) -> scalar Tensor`` (e.g. ``nn.CrossEntropyLoss()``).
-        train_loader, val_loader: iterables of ``(x, y)`` batches (Tensors or numpy arrays; floating numpy
-            arrays are cast to the model's parameter dtype). Iterated once per epoch.
+        train_loader: an iterable of ``(x, y)`` batches (Tensors or numpy arrays; floating numpy arrays are
+            cast to the model's parameter dtype), iterated once per epoch.
+        val_loader: the same for validation (optional).
         metrics: names, ``Metric`` objects or functions; logged as ``accuracy`` and ``val_accuracy``, ...
         callbacks: ``minidl.train.callbacks`` objects (EarlyStopping, ModelCheckpoint, CSVLogger, ...).
         scheduler: stepped once per epoch, after validation; a ``ReduceLROnPlateau`` gets ``val_loss``
