@@ -20,6 +20,9 @@ import numba
 import numpy as np
 
 from minidl.backends.numba_kernels import conv as conv_kernels
+from minidl.backends.numba_kernels import losses as loss_kernels
+from minidl.backends.numba_kernels import norm as norm_kernels
+from minidl.backends.numba_kernels import optim as optim_kernels
 from minidl.backends.numba_kernels import pool as pool_kernels
 from minidl.backends.numba_kernels import softmax as softmax_kernels
 from minidl.backends.numpy_backend import NumpyBackend, _out_size
@@ -36,7 +39,7 @@ def _last_axis(x, axis) -> bool:
 
 def _chunks(size: int) -> int:
     """How many blocks of units a kernel over ``size`` elements is split into (1: run it serially)."""
-    return numba.get_num_threads() if size >= PARALLEL_MIN_SIZE else 1
+    return 1 if size < PARALLEL_MIN_SIZE else numba.get_num_threads()
 
 
 def _run(serial, parallel, size: int, n_units: int, *args) -> None:
@@ -64,6 +67,92 @@ class NumbaBackend(NumpyBackend):
         rows = x.reshape(-1, x.shape[-1])
         return softmax_kernels.log_softmax_rows(rows).reshape(x.shape)
 
+    # ---- losses: per row, the max, the exponentials and their sum in cache; the softmax is never stored ----
+    def softmax_cross_entropy(self, x, target, ignore_index):
+        if x.dtype not in FLOATS or x.ndim != 2 or x.shape[1] == 0 or target.dtype.kind not in "iu":
+            return super().softmax_cross_entropy(x, target, ignore_index)
+        N = x.shape[0]
+        loss, lse = np.empty(N, dtype=x.dtype), np.empty(N, dtype=x.dtype)
+        _run(loss_kernels.xent_forward_rows, loss_kernels.xent_forward_parallel, x.size, N,
+             np.ascontiguousarray(x), target.astype(np.int64, copy=False), int(ignore_index), loss, lse)
+        return loss, lse
+
+    def softmax_cross_entropy_backward(self, x, target, lse, gloss, ignore_index):
+        if x.dtype not in FLOATS or x.ndim != 2 or x.shape[1] == 0 or target.dtype.kind not in "iu":
+            return super().softmax_cross_entropy_backward(x, target, lse, gloss, ignore_index)
+        N = x.shape[0]
+        gx = np.empty(x.shape, dtype=x.dtype)
+        _run(loss_kernels.xent_backward_rows, loss_kernels.xent_backward_parallel, x.size, N,
+             np.ascontiguousarray(x), target.astype(np.int64, copy=False), lse.astype(x.dtype, copy=False),
+             np.broadcast_to(gloss, (N,)).astype(gx.dtype), int(ignore_index), gx)
+        return gx
+
+    # ---- normalization: statistics and output in one or two passes per row (layer) or channel (batch) ----
+    def layer_norm_forward(self, x, weight, bias, eps):
+        if not _same_float(x, weight, bias) or x.ndim != 2 or x.shape[1] == 0:
+            return super().layer_norm_forward(x, weight, bias, eps)
+        rows, d = x.shape
+        y, mean, rstd = np.empty_like(x, order="C"), np.empty(rows, dtype=x.dtype), np.empty(rows, dtype=x.dtype)
+        w, b = _or_fill(weight, d, 1, x.dtype), _or_fill(bias, d, 0, x.dtype)
+        _run(norm_kernels.layer_norm_forward_rows, norm_kernels.layer_norm_forward_parallel, x.size, rows,
+             np.ascontiguousarray(x), w, b, float(eps), y, mean, rstd)
+        return y, mean, rstd
+
+    def layer_norm_backward(self, gy, x, weight, mean, rstd):
+        if not _same_float(gy, x, weight, mean, rstd) or x.ndim != 2 or x.shape[1] == 0:
+            return super().layer_norm_backward(gy, x, weight, mean, rstd)
+        rows, d = x.shape
+        gx, gw, gb = np.empty(x.shape, dtype=x.dtype), np.zeros(d), np.zeros(d)
+        _run(norm_kernels.layer_norm_backward_rows, norm_kernels.layer_norm_backward_parallel, x.size, rows,
+             np.ascontiguousarray(gy), np.ascontiguousarray(x), _or_fill(weight, d, 1, x.dtype), mean, rstd, gx, gw, gb)
+        if weight is None:
+            return gx, None, None
+        return gx, gw.astype(x.dtype), gb.astype(x.dtype)
+
+    def batch_norm_forward(self, x, weight, bias, eps):
+        if not _same_float(x, weight, bias) or x.ndim < 2 or x.size == 0:
+            return super().batch_norm_forward(x, weight, bias, eps)
+        N, C = x.shape[:2]
+        x3 = np.ascontiguousarray(x).reshape(N, C, -1)
+        y, mean, var = np.empty(x3.shape, dtype=x.dtype), np.empty(C, dtype=x.dtype), np.empty(C, dtype=x.dtype)
+        _run(norm_kernels.batch_norm_forward_channels, norm_kernels.batch_norm_forward_parallel, x.size, C, x3,
+             _or_fill(weight, C, 1, x.dtype), _or_fill(bias, C, 0, x.dtype), float(eps), y, mean, var)
+        return y.reshape(x.shape), mean, var
+
+    def batch_norm_backward(self, gy, x, weight, mean, rstd):
+        if not _same_float(gy, x, weight, mean, rstd) or x.ndim < 2 or x.size == 0:
+            return super().batch_norm_backward(gy, x, weight, mean, rstd)
+        N, C = x.shape[:2]
+        x3 = np.ascontiguousarray(x).reshape(N, C, -1)
+        gx, gw, gb = np.empty(x3.shape, dtype=x.dtype), np.empty(C, dtype=x.dtype), np.empty(C, dtype=x.dtype)
+        _run(norm_kernels.batch_norm_backward_channels, norm_kernels.batch_norm_backward_parallel, x.size, C,
+             np.ascontiguousarray(gy).reshape(x3.shape), x3, _or_fill(weight, C, 1, x.dtype), mean, rstd, gx, gw, gb)
+        return gx.reshape(x.shape), gw, gb
+
+    # ---- optimizers: one fused pass, in place; anything but same-dtype C-contiguous state goes to the reference ----
+    def sgd_update(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize):
+        if not _in_place_ok(param, grad, momentum_buffer):
+            return super().sgd_update(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
+                                      maximize)
+        first = momentum != 0 and momentum_buffer is None
+        buf = np.zeros_like(param) if first else momentum_buffer  # zeros: b = momentum * 0 + 1 * g = g exactly
+        _run(optim_kernels.sgd, optim_kernels.sgd_parallel, param.size, param.size, param.reshape(-1),
+             _flat(grad, param.dtype), _flat_state(buf, param),
+             np.array([lr, -1 if maximize else 1, weight_decay, momentum, 1 if first else 1 - dampening],
+                      dtype=param.dtype), momentum != 0, bool(nesterov))
+        return buf if momentum != 0 else None
+
+    def adam_update(self, param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled,
+                    max_exp_avg_sq=None, maximize=False):
+        if not _in_place_ok(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
+            return super().adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
+                                       decoupled, max_exp_avg_sq, maximize)
+        decay, l2 = (1 - lr * weight_decay, 0) if decoupled else (1, weight_decay)
+        _run(optim_kernels.adam, optim_kernels.adam_parallel, param.size, param.size, param.reshape(-1),
+             _flat(grad, param.dtype), exp_avg.reshape(-1), exp_avg_sq.reshape(-1), _flat_state(max_exp_avg_sq, param),
+             np.array([lr / (1 - beta1**step), beta1, 1 - beta1, beta2, 1 - beta2, eps, 1 / (1 - beta2**step) ** 0.5,
+                       -1 if maximize else 1, l2, decay], dtype=param.dtype), max_exp_avg_sq is not None)
+
     # ---- convolution ----
     # col2im as a loop (NumPy's version makes kh*kw strided passes); im2col stays NumPy's strided copy, as fast.
     def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
@@ -79,14 +168,19 @@ class NumbaBackend(NumpyBackend):
 
     # Stride-1 convolutions with few channels (the CNNs of the workloads) go direct, without an im2col matrix:
     # a matrix product with a dimension below ~32 runs far below BLAS's peak. The rest keep im2col + BLAS.
+    # The thresholds are measured (docs/benchmarks.md): the forward's reference (im2col + one product) is cheaper
+    # than the backward ones (product + col2im, product + sum), so it goes direct only for very few channels.
     def conv2d_forward(self, x, weight, bias, stride, padding, dilation, groups):
-        if not _direct_conv((x, weight, bias), weight.shape, stride, groups):
+        if not _direct_conv((x, weight, bias), weight.shape, stride, groups, max_out=8):
             return super().conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
+        return self._direct_conv_forward(x, weight, bias, padding, dilation, groups)
+
+    def _direct_conv_forward(self, x, weight, bias, padding, dilation, groups):
         N, O, (kh, kw), (dh, dw) = x.shape[0], weight.shape[0], weight.shape[2:], dilation
         xpad = _pad(x, padding)
         OH, OW = xpad.shape[2] - dh * (kh - 1), xpad.shape[3] - dw * (kw - 1)
         if OH <= 0 or OW <= 0:
-            return super().conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
+            return super().conv2d_forward(x, weight, bias, (1, 1), padding, dilation, groups)
         y = np.empty((N, O, OH, OW), dtype=x.dtype)
         b = np.zeros(O, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)
         _run(conv_kernels.conv_forward_planes, conv_kernels.conv_forward_parallel, y.size * weight[0].size, N * O,
@@ -96,7 +190,7 @@ class NumbaBackend(NumpyBackend):
     def conv2d_backward_input(self, gy, weight, x_shape, stride, padding, dilation, groups):
         # dL/dx is a stride-1 convolution of gy, zero padded by the kernel's reach, with the kernel flipped in
         # space and its in/out channels swapped (within each group): the "full" correlation.
-        if not _direct_conv((gy, weight), weight.shape, stride, groups):
+        if not _direct_conv((gy, weight), weight.shape, stride, groups, max_out=32):
             return super().conv2d_backward_input(gy, weight, x_shape, stride, padding, dilation, groups)
         O, Cg, kh, kw = weight.shape
         G, Og = groups, O // groups
@@ -106,11 +200,10 @@ class NumbaBackend(NumpyBackend):
         if reach[0] < 0 or reach[1] < 0:  # padding wider than the kernel reaches: crop gy instead
             gy = gy[:, :, max(-reach[0], 0):gy.shape[2] - max(-reach[0], 0),
                     max(-reach[1], 0):gy.shape[3] - max(-reach[1], 0)]
-        gx = self.conv2d_forward(gy, flipped, None, (1, 1), (max(reach[0], 0), max(reach[1], 0)), dilation, G)
-        return gx
+        return self._direct_conv_forward(gy, flipped, None, (max(reach[0], 0), max(reach[1], 0)), dilation, G)
 
     def conv2d_backward_weight(self, x, gy, weight_shape, stride, padding, dilation, groups):
-        if not _direct_conv((x, gy), weight_shape, stride, groups):
+        if not _direct_conv((x, gy), weight_shape, stride, groups, max_out=32):
             return super().conv2d_backward_weight(x, gy, weight_shape, stride, padding, dilation, groups)
         xpad = _pad(x, padding)
         gw = np.empty(weight_shape, dtype=x.dtype)
@@ -148,13 +241,12 @@ class NumbaBackend(NumpyBackend):
         return gx.reshape(x_shape)
 
 
-def _direct_conv(arrays, weight_shape, stride, groups) -> bool:
+def _direct_conv(arrays, weight_shape, stride, groups, max_out) -> bool:
     """Whether the direct stride-1 kernels handle this convolution and beat im2col + BLAS on it (measured): when
     im2col would copy each input value many times (K = C/groups * kh * kw large) into a product with few
-    output channels, which BLAS runs far below its peak."""
+    (<= max_out) output channels per group, which BLAS runs far below its peak."""
     O, K = weight_shape[0] // groups, weight_shape[1] * weight_shape[2] * weight_shape[3]
-    dtypes = {a.dtype for a in arrays if a is not None}
-    return stride == (1, 1) and len(dtypes) == 1 and dtypes <= set(FLOATS) and K >= 16 and O <= 32
+    return stride == (1, 1) and _same_float(*arrays) and K >= 16 and O <= max_out
 
 
 def _pad(x, padding):
@@ -172,3 +264,33 @@ def _widen(gy, width):
     out = np.zeros(gy.shape[:3] + (width,), dtype=gy.dtype)
     out[..., :gy.shape[3]] = gy
     return out
+
+
+def _in_place_ok(param, grad, *state) -> bool:
+    """Whether the fused optimizer kernels can update ``param`` and ``state`` in place through flat views:
+    float arrays of one dtype and shape, C-contiguous (a reshape of anything else would be a copy)."""
+    dtype, shape = param.dtype, param.shape
+    if dtype.char not in "fd" or grad.shape != shape or grad.dtype.kind != "f":
+        return False
+    return all(a is None or (a.dtype == dtype and a.shape == shape and a.flags.c_contiguous) for a in (param, *state))
+
+
+def _flat(a, dtype):
+    """A read-only input as a flat C-contiguous array of ``dtype`` (a copy only when needed)."""
+    return np.ascontiguousarray(a, dtype=dtype).reshape(-1)
+
+
+def _flat_state(a, like):
+    """A state array as a flat view, or a 1-element dummy where the kernel will not touch it (None)."""
+    return np.empty(1, dtype=like.dtype) if a is None else a.reshape(-1)
+
+
+def _same_float(*arrays) -> bool:
+    """Whether the arrays that are not None are all float32 or all float64."""
+    dtypes = {a.dtype for a in arrays if a is not None}
+    return len(dtypes) == 1 and dtypes.pop() in FLOATS
+
+
+def _or_fill(a, n, value, dtype):
+    """``a`` as a contiguous array, or ``n`` copies of ``value`` when it is None (no weight, no bias)."""
+    return np.full(n, value, dtype=dtype) if a is None else np.ascontiguousarray(a)

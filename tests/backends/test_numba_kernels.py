@@ -129,3 +129,122 @@ def test_maxpool2d(xs, k, stride, padding, values, dtype, mode):
     if valid.all():
         check(NB.maxpool2d_backward(gy, idx, xs, k, stride, padding),
               REF.maxpool2d_backward(gy, idx, xs, k, stride, padding), dtype)
+
+
+# ---------------------------------------------------------------------------------------------- cross-entropy
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, c", [(1, 1), (7, 3), (64, 10), (33, 65), (5, 1000)])
+def test_softmax_cross_entropy(n, c, dtype, mode):
+    rng = np.random.default_rng(4)
+    x = randn(rng, (n, c), dtype) * 4
+    x[0, 0] = 30  # a dominant logit
+    target = rng.integers(0, c, n)
+    target[::3] = -100  # ignored rows
+    loss, lse = REF.softmax_cross_entropy(x, target, -100)
+    loss_nb, lse_nb = NB.softmax_cross_entropy(x, target, -100)
+    check(loss_nb, loss, dtype, 10)
+    check(lse_nb, lse, dtype, 10)
+    gloss = rng.random(n).astype(dtype)
+    check(NB.softmax_cross_entropy_backward(x, target, lse, gloss, -100),
+          REF.softmax_cross_entropy_backward(x, target, lse, gloss, -100), dtype)
+
+
+def test_softmax_cross_entropy_other_ignore_index_and_bad_target():
+    x = np.random.default_rng(5).standard_normal((4, 5)).astype(np.float32)
+    target = np.array([0, 3, 4, 3])
+    for got, want in zip(NB.softmax_cross_entropy(x, target, 3), REF.softmax_cross_entropy(x, target, 3)):
+        check(got, want, np.float32)
+    with pytest.raises(IndexError):
+        NB.softmax_cross_entropy(x, np.array([0, 1, 5, 2]), -100)
+
+
+# ---------------------------------------------------------------------------------------------- normalization
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("rows, d", [(1, 1), (7, 33), (64, 128)])
+def test_layer_norm(rows, d, affine, dtype, mode):
+    rng = np.random.default_rng(6)
+    x = randn(rng, (rows, d), dtype) * 3 + 10  # an offset: the variance must not cancel
+    w, b = (randn(rng, (d,), dtype), randn(rng, (d,), dtype)) if affine else (None, None)
+    y, mean, rstd = REF.layer_norm_forward(x, w, b, 1e-5)
+    for got, want in zip(NB.layer_norm_forward(x, w, b, 1e-5), (y, mean, rstd)):
+        check(got, want, dtype, 10)
+    gy = randn(rng, (rows, d), dtype)
+    # against the float64 reference: NumPy's float32 column sums (gw, gb) are the less accurate of the two
+    want = REF.layer_norm_backward(*(None if a is None else a.astype(np.float64) for a in (gy, x, w, mean, rstd)))
+    for got, ref in zip(NB.layer_norm_backward(gy, x, w, mean, rstd), want):
+        if ref is None:
+            assert got is None
+        else:
+            check(got, ref.astype(dtype), dtype, 10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", [(2, 3), (4, 7, 9), (8, 6, 14, 13), (3, 2, 2, 3, 4)])
+def test_batch_norm(shape, affine, dtype, mode):
+    rng = np.random.default_rng(7)
+    x = randn(rng, shape, dtype) * 2 + 5
+    C = shape[1]
+    w, b = (randn(rng, (C,), dtype), randn(rng, (C,), dtype)) if affine else (None, None)
+    y, mean, var = REF.batch_norm_forward(x, w, b, 1e-5)
+    for got, want in zip(NB.batch_norm_forward(x, w, b, 1e-5), (y, mean, var)):
+        check(got, want, dtype, 10)
+    rstd = (1 / np.sqrt(var + 1e-5)).astype(dtype)
+    gy = randn(rng, shape, dtype)
+    want = REF.batch_norm_backward(*(None if a is None else a.astype(np.float64) for a in (gy, x, w, mean, rstd)))
+    for got, ref in zip(NB.batch_norm_backward(gy, x, w, mean, rstd), want):
+        check(got, ref.astype(dtype), dtype, 100)
+
+
+# ---------------------------------------------------------------------------------------------- optimizers
+def _states(rng, n, dtype, k):
+    return [np.abs(randn(rng, (n,), dtype)) for _ in range(k)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("decoupled, amsgrad, maximize, weight_decay", [
+    (False, False, False, 0.0), (False, False, True, 0.1), (True, False, False, 0.01), (True, True, True, 0.01),
+    (False, True, False, 0.0),
+])
+def test_adam_update(decoupled, amsgrad, maximize, weight_decay, dtype, mode):
+    rng = np.random.default_rng(8)
+    n = 1003
+    p, g = randn(rng, (n,), dtype), randn(rng, (n,), dtype)
+    state = _states(rng, n, dtype, 3 if amsgrad else 2)
+    ours, theirs = [p.copy(), *(s.copy() for s in state)], [p.copy(), *(s.copy() for s in state)]
+    for backend, (q, m, v, *vmax) in ((NB, ours), (REF, theirs)):
+        for step in (1, 2, 7):
+            backend.adam_update(q, g, m, v, 1e-2, 0.9, 0.999, 1e-8, weight_decay, step, decoupled,
+                                vmax[0] if vmax else None, maximize)
+    for a, b in zip(ours, theirs):
+        check(a, b, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("momentum, dampening, nesterov, maximize, weight_decay", [
+    (0.0, 0.0, False, False, 0.0), (0.0, 0.0, False, True, 0.1), (0.9, 0.0, False, False, 0.0),
+    (0.9, 0.3, False, True, 0.01), (0.9, 0.0, True, False, 0.01),
+])
+def test_sgd_update(momentum, dampening, nesterov, maximize, weight_decay, dtype, mode):
+    rng = np.random.default_rng(9)
+    p, g = randn(rng, (5, 7), dtype), randn(rng, (5, 7), dtype)
+    results = []
+    for backend in (NB, REF):
+        q, buf = p.copy(), None
+        for _ in range(3):
+            buf = backend.sgd_update(q, g, buf, 0.1, momentum, dampening, weight_decay, nesterov, maximize)
+        assert (buf is None) == (momentum == 0)
+        results.append((q, buf))
+    check(results[0][0], results[1][0], dtype)
+    if momentum:
+        check(results[0][1], results[1][1], dtype)
+
+
+def test_optimizer_non_contiguous_param_goes_to_the_reference():
+    p = np.arange(12, dtype=np.float32).reshape(3, 4).T  # not C-contiguous: flat views would be copies
+    q = np.ascontiguousarray(p)
+    g = np.ones((4, 3), np.float32)
+    NB.sgd_update(p, g, None, 0.5, 0.0, 0.0, 0.0, False, False)
+    REF.sgd_update(q, g, None, 0.5, 0.0, 0.0, 0.0, False, False)
+    np.testing.assert_array_equal(p, q)
