@@ -12,6 +12,10 @@ Anything the kernels do not handle (other dtypes, unusual layouts) goes to the N
 
 Set ``NUMBA_THREADING_LAYER=workqueue`` on small shared machines: the default OpenMP layer
 spin-waits and gives 50x outliers there.
+
+Contributors: numba's on-disk cache of a kernel is invalidated only when *its own* file changes. After
+editing ``numba_kernels/fastexp.py`` (whose functions other modules compile into their kernels), delete
+``minidl/backends/numba_kernels/__pycache__/*.nb*`` (or your ``NUMBA_CACHE_DIR``) before measuring.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from minidl.backends.numba_kernels import losses as loss_kernels
 from minidl.backends.numba_kernels import norm as norm_kernels
 from minidl.backends.numba_kernels import optim as optim_kernels
 from minidl.backends.numba_kernels import pool as pool_kernels
+from minidl.backends.numba_kernels import rnn as rnn_kernels
 from minidl.backends.numba_kernels import softmax as softmax_kernels
 from minidl.backends.numpy_backend import NumpyBackend, _out_size
 
@@ -152,6 +157,45 @@ class NumbaBackend(NumpyBackend):
              _flat(grad, param.dtype), exp_avg.reshape(-1), exp_avg_sq.reshape(-1), _flat_state(max_exp_avg_sq, param),
              np.array([lr / (1 - beta1**step), beta1, 1 - beta1, beta2, 1 - beta2, eps, 1 / (1 - beta2**step) ** 0.5,
                        -1 if maximize else 1, l2, decay], dtype=param.dtype), max_exp_avg_sq is not None)
+
+    # ---- recurrent cells: gates, activations and state update fused per batch row ----
+    def lstm_cell_forward(self, z, c_prev):
+        if not _same_float(z, c_prev) or z.ndim != 2 or c_prev.ndim != 2 or z.shape[1] != 4 * c_prev.shape[1]:
+            return super().lstm_cell_forward(z, c_prev)
+        B, H = c_prev.shape
+        h, c, acts = np.empty((B, H), z.dtype), np.empty((B, H), z.dtype), np.empty((B, 4 * H), z.dtype)
+        _run(rnn_kernels.lstm_forward_rows, rnn_kernels.lstm_forward_parallel, z.size, B,
+             np.ascontiguousarray(z), np.ascontiguousarray(c_prev), h, c, acts)
+        return h, c, acts
+
+    def lstm_cell_backward(self, gh, gc, acts, c_prev, c):
+        if not _same_float(gh, gc, acts, c_prev, c) or acts.ndim != 2 or acts.shape[1] != 4 * c.shape[1]:
+            return super().lstm_cell_backward(gh, gc, acts, c_prev, c)
+        B, H = c.shape
+        gz, gc_prev = np.empty((B, 4 * H), c.dtype), np.empty((B, H), c.dtype)
+        _run(rnn_kernels.lstm_backward_rows, rnn_kernels.lstm_backward_parallel, acts.size, B,
+             *(np.ascontiguousarray(np.broadcast_to(a, shape)) for a, shape in
+               ((gh, (B, H)), (gc, (B, H)), (acts, (B, 4 * H)), (c_prev, (B, H)), (c, (B, H)))), gz, gc_prev)
+        return gz, gc_prev
+
+    def gru_cell_forward(self, a, b, h_prev):
+        if not _same_float(a, b, h_prev) or a.ndim != 2 or a.shape != b.shape or a.shape[1] != 3 * h_prev.shape[1]:
+            return super().gru_cell_forward(a, b, h_prev)
+        B, H = h_prev.shape
+        h, acts = np.empty((B, H), a.dtype), np.empty((B, 4 * H), a.dtype)
+        _run(rnn_kernels.gru_forward_rows, rnn_kernels.gru_forward_parallel, a.size, B,
+             np.ascontiguousarray(a), np.ascontiguousarray(b), np.ascontiguousarray(h_prev), h, acts)
+        return h, acts
+
+    def gru_cell_backward(self, gh, acts, h_prev):
+        if not _same_float(gh, acts, h_prev) or acts.ndim != 2 or acts.shape[1] != 4 * h_prev.shape[1]:
+            return super().gru_cell_backward(gh, acts, h_prev)
+        B, H = h_prev.shape
+        ga, gb, gh_prev = np.empty((B, 3 * H), gh.dtype), np.empty((B, 3 * H), gh.dtype), np.empty((B, H), gh.dtype)
+        _run(rnn_kernels.gru_backward_rows, rnn_kernels.gru_backward_parallel, acts.size, B,
+             np.ascontiguousarray(np.broadcast_to(gh, (B, H))), np.ascontiguousarray(acts),
+             np.ascontiguousarray(h_prev), ga, gb, gh_prev)
+        return ga, gb, gh_prev
 
     # ---- convolution ----
     # col2im as a loop (NumPy's version makes kh*kw strided passes); im2col stays NumPy's strided copy, as fast.

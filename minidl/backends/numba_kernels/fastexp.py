@@ -1,55 +1,129 @@
-"""A vectorisable float32 ``exp`` for kernels that need many exponentials of values <= 0.
+"""Vectorisable float32 ``exp``, ``sigmoid`` and ``tanh`` for the kernels' inner loops.
 
-Numba calls the C library's scalar ``expf`` for ``np.exp`` inside a loop, which LLVM cannot
-vectorise; NumPy's own ``np.exp`` is SIMD but needs whole-array temporaries. This is the textbook
-way vector math libraries do it, written so that LLVM vectorises the loop:
+Numba calls the C library's scalar ``expf`` for ``np.exp`` inside a loop, which LLVM cannot vectorise
+(NumPy's own ``np.exp`` is SIMD, but needs whole-array temporaries). This is the textbook way vector math
+libraries do it, written as plain arithmetic so that LLVM vectorises any loop that calls it:
 
     exp(z) = 2^t with t = z * log2(e);  t = n + f with n = round(t), |f| <= 1/2
     2^f   ~ polynomial of degree 6 (Taylor of exp(f ln 2); error < 2e-7 relative on |f| <= 1/2)
-    2^n   = the float32 whose exponent bits are n + 127 (built with an integer shift)
+    2^n   = the float32 whose exponent bits are n + 127 (an integer shift, read back as a float)
 
-Relative error ~1e-6, enough for float32 softmax; float64 kernels keep ``np.exp``.
-Inputs below -87 (where float32 exp underflows) are clamped to 2^-126, harmless in a sum >= 1.
+Relative error ~1e-6, enough for float32 (the op tests check float32 to 1e-4). t is clamped to
+[-126, 127]: results below 2^-126 (z < -87.3) come out as 2^-126 instead of 0 or a denormal, harmless
+in a sum >= 1. NaN stays NaN. float64 keeps ``np.exp`` / ``np.tanh``: ``fast_exp``, ``fast_sigmoid``
+and ``fast_tanh`` pick the version from the argument's type when the calling kernel is compiled.
+
+Two rules for the loops that call these (each worth ~10x):
+- compile them with ``error_model="numpy"``: numba's default checks every division for zero, to raise
+  ZeroDivisionError like Python, and that test keeps the loop from being vectorised;
+- don't call Python's ``max``/``min`` on floats inside them: they are lowered with branches LLVM does not
+  vectorise; write the comparison as a select (``a if a > b else b``).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic, overload
 
 _LOG2E = np.float32(1.4426950408889634)
 
 
-@njit(fastmath=True, cache=True, inline="always")
-def exp_nonpositive_f32(z: np.ndarray, out: np.ndarray, bits: np.ndarray) -> None:
-    """out[j] = exp(z[j]) for float32 z <= 0; ``bits`` is int32 scratch of the same length."""
-    for j in range(z.shape[0]):
-        t = max(z[j] * _LOG2E, np.float32(-126.0))
-        n = np.floor(t + np.float32(0.5))
-        f = t - n
-        p = np.float32(1.5403530393381606e-4)
-        p = p * f + np.float32(1.3333558146428443e-3)
-        p = p * f + np.float32(9.618129107628477e-3)
-        p = p * f + np.float32(5.550410866482158e-2)
-        p = p * f + np.float32(0.2402265069591007)
-        p = p * f + np.float32(0.6931471805599453)
-        out[j] = p * f + np.float32(1.0)
-        bits[j] = (np.int32(n) + np.int32(127)) << np.int32(23)
-    scale = bits.view(np.float32)
-    for j in range(z.shape[0]):
-        out[j] = out[j] * scale[j] if z[j] == z[j] else z[j]  # a NaN stays NaN (unless the caller has fastmath nnan)
+@intrinsic
+def int_bits_as_float32(typingctx, bits):
+    """The float32 whose 32 bits are those of the int32 ``bits`` (C's ``*(float *)&bits``)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.int32), codegen
 
 
-@njit(fastmath=True, cache=True, inline="always")
-def exp_into(z: np.ndarray, out: np.ndarray, bits: np.ndarray) -> None:
-    """out[j] = exp(z[j]) for z <= 0 (a little above 0 is fine): the polynomial above for float32, np.exp for
-    float64 (``bits`` is int32 scratch as long as z). The test on itemsize is a compile-time constant, so each
-    compiled version keeps one branch."""
-    if z.itemsize == 4:
-        exp_nonpositive_f32(z, out, bits)
-    else:
-        for j in range(z.shape[0]):
-            out[j] = np.exp(z[j])
+@njit(cache=True)
+def exp_f32(z):
+    """exp(z) for float32 z, as a polynomial (see the module docstring)."""
+    t = z * _LOG2E
+    t = t if t > np.float32(-126.0) else np.float32(-126.0)  # selects, not max()/min(): see above
+    t = t if t < np.float32(127.0) else np.float32(127.0)
+    n = np.floor(t + np.float32(0.5))
+    f = t - n
+    p = np.float32(1.5403530393381606e-4)
+    p = p * f + np.float32(1.3333558146428443e-3)
+    p = p * f + np.float32(9.618129107628477e-3)
+    p = p * f + np.float32(5.550410866482158e-2)
+    p = p * f + np.float32(0.2402265069591007)
+    p = p * f + np.float32(0.6931471805599453)
+    p = p * f + np.float32(1.0)
+    e = p * int_bits_as_float32((np.int32(n) + np.int32(127)) << np.int32(23))
+    return e if z == z else z  # NaN in, NaN out
+
+
+@njit(cache=True)
+def sigmoid_f32(x):
+    """1 / (1 + exp(-x)) as (1 or e) / (1 + e) with e = exp(-|x|) <= 1: never overflows, and e / (1 + e)
+    keeps its relative accuracy for very negative x, where 1 - 1 / (1 + e) would cancel."""
+    e = exp_f32(-abs(x))
+    return (np.float32(1.0) if x >= 0 else e) / (np.float32(1.0) + e)
+
+
+@njit(cache=True)
+def tanh_f32(x):
+    """tanh(x): (1 - e) / (1 + e) with e = exp(-2|x|) for |x| >= 0.625; for smaller |x| (where 1 - e would
+    cancel) Cephes' odd polynomial x + x^3 P(x^2), relative error ~1e-7. Both are computed and one is
+    selected, so a loop calling this stays vectorised."""
+    z = x * x
+    p = np.float32(-5.70498872745e-3)
+    p = p * z + np.float32(2.06390887954e-2)
+    p = p * z - np.float32(5.37397155531e-2)
+    p = p * z + np.float32(1.33314422036e-1)
+    p = p * z - np.float32(3.33332819422e-1)
+    small = p * z * x + x
+    e = exp_f32(np.float32(-2.0) * abs(x))
+    big = (np.float32(1.0) - e) / (np.float32(1.0) + e)
+    big = big if x >= 0 else -big
+    return small if abs(x) < np.float32(0.625) else big
+
+
+# ---- dtype dispatch: the float32 polynomials above, NumPy's functions for float64 ----
+def fast_exp(x):
+    """exp(x): ``exp_f32`` for float32, ``np.exp`` otherwise (usable inside @njit code only)."""
+    return np.exp(x)
+
+
+def fast_sigmoid(x):
+    """1 / (1 + exp(-x)): ``sigmoid_f32`` for float32, the same formula with ``np.exp`` otherwise."""
+    return 1 / (1 + np.exp(-x))
+
+
+def fast_tanh(x):
+    """tanh(x): ``tanh_f32`` for float32, ``np.tanh`` otherwise."""
+    return np.tanh(x)
+
+
+@overload(fast_exp)
+def _fast_exp(x):
+    if x == types.float32:
+        return lambda x: exp_f32(x)
+    return lambda x: np.exp(x)
+
+
+@overload(fast_sigmoid)
+def _fast_sigmoid(x):
+    if x == types.float32:
+        return lambda x: sigmoid_f32(x)
+
+    def sigmoid(x):
+        e = np.exp(-abs(x))
+        return (1.0 if x >= 0 else e) / (1.0 + e)
+
+    return sigmoid
+
+
+@overload(fast_tanh)
+def _fast_tanh(x):
+    if x == types.float32:
+        return lambda x: tanh_f32(x)
+    return lambda x: np.tanh(x)
 
 
 @njit(cache=True)

@@ -15,24 +15,20 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from minidl.backends.numba_kernels.fastexp import exp_into, row_max
+from minidl.backends.numba_kernels.fastexp import fast_exp, row_max
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 def xent_forward_rows(x: np.ndarray, target: np.ndarray, ignore_index: int, loss: np.ndarray, lse: np.ndarray,
                       start: int, stop: int) -> None:
     """loss[i], lse[i] for the rows i in [start, stop)."""
     C = x.shape[1]
-    z, e, bits = np.empty(C, dtype=x.dtype), np.empty(C, dtype=x.dtype), np.empty(C, dtype=np.int32)
     for i in range(start, stop):
         row = x[i]
         m = row_max(row)
-        for j in range(C):
-            z[j] = row[j] - m
-        exp_into(z, e, bits)
         s = x.dtype.type(0)
         for j in range(C):
-            s += e[j]
+            s += fast_exp(row[j] - m)
         log_s = np.log(s)
         lse[i] = m + log_s
         t = target[i]
@@ -52,12 +48,11 @@ def xent_forward_parallel(x: np.ndarray, target: np.ndarray, ignore_index: int, 
         xent_forward_rows(x, target, ignore_index, loss, lse, c * n // chunks, (c + 1) * n // chunks)
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"}, error_model="numpy")
 def xent_backward_rows(x: np.ndarray, target: np.ndarray, lse: np.ndarray, gloss: np.ndarray, ignore_index: int,
                        gx: np.ndarray, start: int, stop: int) -> None:
     """gx[i] for the rows i in [start, stop)."""
     C = x.shape[1]
-    z, bits = np.empty(C, dtype=x.dtype), np.empty(C, dtype=np.int32)
     for i in range(start, stop):
         t, out = target[i], gx[i]
         if t == ignore_index:
@@ -65,14 +60,10 @@ def xent_backward_rows(x: np.ndarray, target: np.ndarray, lse: np.ndarray, gloss
             continue
         if t < 0 or t >= C:
             raise IndexError("softmax_cross_entropy_backward: a target is out of range")
-        row, shift = x[i], lse[i]
+        row, shift, g = x[i], lse[i], gloss[i]
         for j in range(C):
-            z[j] = row[j] - shift
-        exp_into(z, out, bits)  # the softmax of the row
-        out[t] -= 1
-        g = gloss[i]
-        for j in range(C):
-            out[j] *= g
+            out[j] = fast_exp(row[j] - shift) * g  # the softmax of the row, times the loss gradient
+        out[t] -= g
 
 
 @njit(parallel=True, cache=True)

@@ -4,7 +4,7 @@ exponentials and their sum, one to scale (numpy makes four full-array passes wit
     softmax(x)_i     = exp(x_i - m) / s,         m = max_j x_j,  s = sum_j exp(x_j - m)
     log_softmax(x)_i = x_i - m - log(s)
 
-float32 rows use the vectorised ``exp_nonpositive_f32`` (x_i - m <= 0 always); float64 rows use np.exp.
+float32 rows use the vectorised ``exp_f32`` (x_i - m <= 0 always); float64 rows use np.exp.
 """
 
 from __future__ import annotations
@@ -12,33 +12,29 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from minidl.backends.numba_kernels.fastexp import exp_nonpositive_f32
+from minidl.backends.numba_kernels.fastexp import exp_f32, row_max
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+@njit(parallel=True, fastmath={"reassoc", "contract"}, error_model="numpy", cache=True)
 def _softmax_rows_f32(x: np.ndarray, log: bool) -> np.ndarray:
     n, d = x.shape
     out = np.empty_like(x)
     for r in prange(n):
         row, o = x[r], out[r]
-        z = np.empty(d, np.float32)
-        e = np.empty(d, np.float32)
-        bits = np.empty(d, np.int32)
-        m = row.max()
-        for j in range(d):
-            z[j] = row[j] - m
-        exp_nonpositive_f32(z, e, bits)
+        m = row_max(row)
         s = np.float32(0.0)
-        for j in range(d):
-            s += e[j]
+        for j in range(d):  # one vectorised loop: exponentials, stored, and their sum
+            e = exp_f32(row[j] - m)
+            o[j] = e
+            s += e
         if log:
-            shift = np.float32(np.log(s))
+            shift = m + np.float32(np.log(s))
             for j in range(d):
-                o[j] = z[j] - shift
+                o[j] = row[j] - shift
         else:
             inv = np.float32(1.0) / s
             for j in range(d):
-                o[j] = e[j] * inv
+                o[j] *= inv
     return out
 
 
