@@ -23,12 +23,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from minidl.backends.numba_kernels import attention as attention_kernels
 from minidl.backends.numba_kernels import conv as conv_kernels
 from minidl.backends.numba_kernels import losses as loss_kernels
 from minidl.backends.numba_kernels import norm as norm_kernels
 from minidl.backends.numba_kernels import optim as optim_kernels
 from minidl.backends.numba_kernels import pool as pool_kernels
 from minidl.backends.numba_kernels import rnn as rnn_kernels
+from minidl.backends.numba_kernels import scatter as scatter_kernels
 from minidl.backends.numba_kernels import softmax as softmax_kernels
 from minidl.backends.numpy_backend import NumpyBackend, _out_size
 
@@ -71,6 +73,35 @@ class NumbaBackend(NumpyBackend):
             return super().log_softmax(x, axis)
         rows = x.reshape(-1, x.shape[-1])
         return softmax_kernels.log_softmax_rows(rows).reshape(x.shape)
+
+    # ---- scatter-add of rows (np.add.at is a slow generic path): integer index arrays only ----
+    def index_add(self, shape, index, values):
+        if not (isinstance(index, np.ndarray) and index.dtype.kind in "iu" and values.dtype in FLOATS
+                and len(shape) >= 1 and values.shape == index.shape + tuple(shape[1:])):
+            return super().index_add(shape, index, values)
+        return self._scatter_rows(index, values, shape)
+
+    def embedding_backward(self, indices, grad, num_embeddings, padding_idx):
+        dim = grad.shape[-1]
+        if grad.dtype not in FLOATS or indices.dtype.kind not in "iu" or grad.shape != indices.shape + (dim,):
+            return super().embedding_backward(indices, grad, num_embeddings, padding_idx)
+        out = self._scatter_rows(indices, grad, (num_embeddings, dim))
+        if padding_idx is not None:
+            out[padding_idx] = 0
+        return out
+
+    def _scatter_rows(self, index, values, shape):
+        """zeros(shape) with the rows values[k] added at index[k] (index flattened, values (K, prod(shape[1:])))."""
+        n, d = shape[0], int(np.prod(shape[1:], dtype=np.int64))
+        out = np.empty((n, d), dtype=values.dtype)
+        rows = np.ascontiguousarray(values).reshape(index.size, d)
+        chunks = min(_chunks(rows.size), d)
+        if chunks > 1:
+            scatter_kernels.scatter_add_rows_parallel(index.reshape(-1).astype(np.int64, copy=False), rows, out,
+                                                      chunks)
+        else:
+            scatter_kernels.scatter_add_rows(index.reshape(-1).astype(np.int64, copy=False), rows, out, 0, d)
+        return out.reshape(shape)
 
     # ---- losses: per row, the max, the exponentials and their sum in cache; the softmax is never stored ----
     def softmax_cross_entropy(self, x, target, ignore_index):
@@ -284,6 +315,39 @@ class NumbaBackend(NumpyBackend):
                  N * C, -1), gx)
         return gx.reshape(x_shape)
 
+
+    # ---- attention: the products stay in BLAS; scale, causal mask and softmax (and its backward) fused per row ----
+    def attention_forward(self, q, k, v, mask, scale, is_causal, keep):
+        if not _same_float(q, k, v):
+            return super().attention_forward(q, k, v, mask, scale, is_causal, keep)
+        s = np.matmul(q, np.swapaxes(k, -1, -2))
+        if mask is not None:  # added before the kernel, in the reference's order: scale, then mask
+            s *= scale
+            s = np.ascontiguousarray(s + mask, dtype=s.dtype)
+            scale = 1.0
+        L, S = s.shape[-2], s.shape[-1]
+        rows = s.reshape(-1, S)
+        _run(attention_kernels.softmax_rows_inplace, attention_kernels.softmax_rows_inplace_parallel, s.size,
+             rows.shape[0], rows, float(scale), bool(is_causal), L)
+        out = np.matmul(s if keep is None else s * keep, v)
+        return out, s
+
+    def attention_backward(self, gout, q, k, v, out, state, mask, scale, is_causal, keep):
+        p = state
+        if not _same_float(gout, q, k, v, p) or not p.flags.c_contiguous:
+            return super().attention_backward(gout, q, k, v, out, state, mask, scale, is_causal, keep)
+        pd = p if keep is None else p * keep
+        gv = np.matmul(np.swapaxes(pd, -1, -2), gout)
+        gp = np.matmul(gout, np.swapaxes(v, -1, -2))
+        if keep is not None:
+            gp *= keep
+        if gp.shape != p.shape:
+            gp = np.broadcast_to(gp, p.shape).copy()
+        S = p.shape[-1]
+        rows = gp.reshape(-1, S)
+        _run(attention_kernels.softmax_backward_rows_inplace, attention_kernels.softmax_backward_rows_inplace_parallel,
+             p.size, rows.shape[0], rows, p.reshape(-1, S), float(scale))
+        return np.matmul(gp, k), np.matmul(np.swapaxes(gp, -1, -2), q), gv
 
 def _direct_conv(arrays, weight_shape, stride, groups, max_out) -> bool:
     """Whether the direct stride-1 kernels handle this convolution and beat im2col + BLAS on it (measured): when

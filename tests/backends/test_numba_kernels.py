@@ -248,3 +248,112 @@ def test_optimizer_non_contiguous_param_goes_to_the_reference():
     NB.sgd_update(p, g, None, 0.5, 0.0, 0.0, 0.0, False, False)
     REF.sgd_update(q, g, None, 0.5, 0.0, 0.0, 0.0, False, False)
     np.testing.assert_array_equal(p, q)
+
+
+# ---------------------------------------------------------------------------------------------- recurrent cells
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B, H", [(1, 1), (3, 5), (32, 64)])
+def test_lstm_cell(B, H, dtype, mode):
+    rng = np.random.default_rng(10)
+    z = randn(rng, (B, 4 * H), dtype) * 4  # saturating gates and near-0 ones
+    z[0, :4] = [0, 1e-4, -30, 30]
+    c_prev = randn(rng, (B, H), dtype)
+    want = REF.lstm_cell_forward(z, c_prev)
+    for got, ref in zip(NB.lstm_cell_forward(z, c_prev), want):
+        check(got, ref, dtype)
+    gh, gc = randn(rng, (B, H), dtype), randn(rng, (B, H), dtype)
+    _, c, acts = want
+    args = (gh, gc, acts, c_prev, c)
+    for got, ref in zip(NB.lstm_cell_backward(*args), REF.lstm_cell_backward(*args)):
+        check(got, ref, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B, H", [(1, 1), (3, 5), (32, 64)])
+def test_gru_cell(B, H, dtype, mode):
+    rng = np.random.default_rng(11)
+    a, b, h_prev = randn(rng, (B, 3 * H), dtype) * 4, randn(rng, (B, 3 * H), dtype) * 4, randn(rng, (B, H), dtype)
+    want = REF.gru_cell_forward(a, b, h_prev)
+    for got, ref in zip(NB.gru_cell_forward(a, b, h_prev), want):
+        check(got, ref, dtype)
+    gh = randn(rng, (B, H), dtype)
+    for got, ref in zip(NB.gru_cell_backward(gh, want[1], h_prev), REF.gru_cell_backward(gh, want[1], h_prev)):
+        check(got, ref, dtype)
+
+
+def test_fast_activations_float32_accuracy():
+    from numba import njit
+
+    from minidl.backends.numba_kernels.fastexp import fast_exp, fast_sigmoid, fast_tanh
+
+    @njit
+    def apply(x, out):
+        for j in range(x.shape[0]):
+            out[0, j], out[1, j], out[2, j] = fast_exp(-abs(x[j])), fast_sigmoid(x[j]), fast_tanh(x[j])
+
+    x = np.concatenate([np.linspace(-80, 80, 200_001), [0.0, 1e-30, -1e-8, 0.625, -0.625]]).astype(np.float32)
+    out = np.empty((3, x.size), np.float32)
+    apply(x, out)
+    x64 = x.astype(np.float64)
+    for got, want in zip(out, (np.exp(-np.abs(x64)), 1 / (1 + np.exp(-x64)), np.tanh(x64))):
+        np.testing.assert_allclose(got, want, rtol=5e-6, atol=1e-37)
+    special = np.array([np.inf, -np.inf, np.nan], np.float32)
+    out = np.empty((3, 3), np.float32)
+    apply(special, out)
+    np.testing.assert_array_equal(out[:, :2], [[0, 0], [1, 0], [1, -1]])
+    assert np.isnan(out[:, 2]).all()
+
+
+# ---------------------------------------------------------------------------------------------- scatter-add
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding_idx", [None, 0, 4])
+@pytest.mark.parametrize("index_shape, V, D", [((0,), 5, 3), ((6,), 5, 1), ((4, 9), 7, 16), ((2, 3, 5), 40, 33)])
+def test_embedding_backward(index_shape, V, D, padding_idx, dtype, mode):
+    rng = np.random.default_rng(12)
+    indices = rng.integers(0, V, index_shape)  # many repeats
+    grad = randn(rng, index_shape + (D,), dtype)
+    if padding_idx is not None and padding_idx >= V:
+        pytest.skip("padding_idx out of range")
+    check(NB.embedding_backward(indices, grad, V, padding_idx), REF.embedding_backward(indices, grad, V, padding_idx),
+          dtype, 10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_index_add(dtype, mode):
+    rng = np.random.default_rng(13)
+    index = np.array([3, -1, 3, 0, 3, 4])  # repeats and a negative index
+    for shape in [(5,), (5, 4), (5, 2, 3)]:
+        values = randn(rng, index.shape + shape[1:], dtype)
+        check(NB.index_add(shape, index, values), REF.index_add(shape, index, values), dtype)
+    index2 = rng.integers(0, 6, (3, 4))  # a 2-d index array
+    values = randn(rng, (3, 4, 2), dtype)
+    check(NB.index_add((6, 2), index2, values), REF.index_add((6, 2), index2, values), dtype)
+    sl = (slice(1, 3), np.array([0, 0]))  # any other index goes to the reference
+    values = randn(rng, (2, 2), dtype)
+    check(NB.index_add((4, 3), sl, values), REF.index_add((4, 3), sl, values), dtype)
+    with pytest.raises(IndexError):
+        NB.index_add((3,), np.array([0, 3]), np.ones(2, dtype))
+
+
+# ---------------------------------------------------------------------------------------------- attention
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("masked, dropout", [(False, False), (True, False), (True, True)])
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7, 4), (1, 2, 16, 9, 8)])  # B, H, L, S, E (L != S)
+def test_attention(shape, masked, dropout, causal, dtype, mode):
+    rng = np.random.default_rng(14)
+    B, H, L, S, E = shape
+    q, k, v = randn(rng, (B, H, L, E), dtype), randn(rng, (B, H, S, E), dtype), randn(rng, (B, H, S, E + 1), dtype)
+    mask = None
+    if masked:
+        mask = np.where(rng.random((L, S)) < 0.3, -np.inf, 0).astype(dtype)
+        mask[1] = -np.inf  # a query that sees no key at all: its row is 0
+    keep = (rng.random((B, H, L, S)) < 0.8).astype(dtype) / dtype(0.8) if dropout else None
+    out, p = REF.attention_forward(q, k, v, mask, 0.4, causal, keep)
+    out_nb, p_nb = NB.attention_forward(q, k, v, mask, 0.4, causal, keep)
+    check(out_nb, out, dtype)
+    check(p_nb, p, dtype)
+    gout = randn(rng, out.shape, dtype)
+    for got, want in zip(NB.attention_backward(gout, q, k, v, out, p, mask, 0.4, causal, keep),
+                         REF.attention_backward(gout, q, k, v, out, p, mask, 0.4, causal, keep)):
+        check(got, want, dtype)
