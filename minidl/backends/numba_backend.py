@@ -34,8 +34,10 @@ from minidl.backends.numba_kernels import scatter as scatter_kernels
 from minidl.backends.numba_kernels import softmax as softmax_kernels
 from minidl.backends.numpy_backend import NumpyBackend, _out_size
 
-# Below this many elements, starting worker threads costs more than the kernel saves.
-PARALLEL_MIN_SIZE = 1 << 16
+# Below this much work (elements touched, ~1 ns each), starting worker threads (30-70 us with the workqueue
+# layer on a busy machine) costs more than the second thread saves.
+PARALLEL_MIN_SIZE = 1 << 17
+MACS_PER_ELEMENT = 16  # a convolution's multiply-adds run ~16 to the time of one element of a memory-bound pass
 FLOATS = (np.float32, np.float64)
 
 
@@ -258,7 +260,8 @@ class NumbaBackend(NumpyBackend):
             return super().conv2d_forward(x, weight, bias, (1, 1), padding, dilation, groups)
         y = np.empty((N, O, OH, OW), dtype=x.dtype)
         b = np.zeros(O, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)
-        _run(conv_kernels.conv_forward_planes, conv_kernels.conv_forward_parallel, y.size * weight[0].size, N * O,
+        _run(conv_kernels.conv_forward_planes, conv_kernels.conv_forward_parallel,
+             y.size * weight[0].size // MACS_PER_ELEMENT, N * O,
              xpad, np.ascontiguousarray(weight), b, y, dh, dw, groups)
         return y
 
@@ -283,9 +286,9 @@ class NumbaBackend(NumpyBackend):
         xpad = _pad(x, padding)
         gw = np.empty(weight_shape, dtype=x.dtype)
         _run(conv_kernels.conv_backward_weight_planes, conv_kernels.conv_backward_weight_parallel,
-             gy.size * gw[0].size, weight_shape[0], xpad, _widen(gy, xpad.shape[3]), gw, *dilation, groups)
+             gy.size * gw[0].size // MACS_PER_ELEMENT, weight_shape[0], xpad, _widen(gy, xpad.shape[3]), gw,
+             *dilation, groups)
         return gw
-
 
     # ---- pooling: one pass over each plane, each window read once ----
     def maxpool2d_forward(self, x, kernel_size, stride, padding):

@@ -1,16 +1,13 @@
-"""im2col and col2im as plain loops: the data movement of a convolution (the arithmetic stays in BLAS).
+"""Convolution kernels: col2im as a loop, and a direct stride-1 convolution that forms no im2col matrix.
 
-For one input plane ``x[n, c]`` (H, W), zero padding (ph, pw), stride (sh, sw) and dilation (dh, dw):
+col2im, the adjoint of im2col (which stays NumPy's strided copy, as fast as a loop): for one plane with
+zero padding (ph, pw), stride (sh, sw) and dilation (dh, dw),
 
-    cols[n, c, i, j, p, q] = xpad[n, c, p*sh + i*dh, q*sw + j*dw]          (im2col)
-    x[n, c, h, w]         += cols[n, c, i, j, p, q]  for every (i, j, p, q)
-                             with h = p*sh + i*dh - ph, w = q*sw + j*dw - pw (col2im, the adjoint)
+    x[n, c, h, w] += cols[n, c, i, j, p, q]   for every (i, j, p, q), h = p*sh + i*dh - ph, w = q*sw + j*dw - pw
 
-NumPy's reference builds a padded copy of x and then one strided copy; here each output row
-``cols[n, c, i, j, p, :]`` is filled directly: zeros where the window hangs over the border, one
-contiguous run of x in between (a plain copy when sw == 1, which LLVM vectorises). Planes are
-independent, so the ``_parallel`` versions split them across threads; col2im never has two threads
-adding into the same plane.
+NumPy's reference makes kh*kw strided passes over a padded copy; here each row cols[n, c, i, j, p, :] is
+added straight into its place, skipping the columns that fall into the padding. Planes are independent,
+so the ``_parallel`` version splits them across threads and no two threads add into the same plane.
 """
 
 from __future__ import annotations
@@ -25,39 +22,6 @@ def _inside(off: int, stride: int, n_out: int, n_in: int) -> tuple[int, int]:
     lo = max(0, (-off + stride - 1) // stride)
     hi = min(n_out, (n_in - 1 - off) // stride + 1) if n_in - 1 - off >= 0 else 0
     return lo, max(lo, hi)
-
-
-@njit(cache=True)
-def im2col_planes(x: np.ndarray, cols: np.ndarray, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int,
-                  start: int, stop: int) -> None:
-    """Fill cols[k] (kh, kw, OH, OW) from the plane x[k] (H, W) for k in [start, stop)."""
-    H, W = x.shape[1], x.shape[2]
-    kh, kw, OH, OW = cols.shape[1], cols.shape[2], cols.shape[3], cols.shape[4]
-    for k in range(start, stop):
-        for i in range(kh):
-            for j in range(kw):
-                off = j * dw - pw
-                lo, hi = _inside(off, sw, OW, W)
-                for p in range(OH):
-                    out = cols[k, i, j, p]
-                    h = p * sh + i * dh - ph
-                    if h < 0 or h >= H:
-                        out[:] = 0
-                        continue
-                    row = x[k, h]
-                    out[:lo] = 0
-                    for q in range(lo, hi):
-                        out[q] = row[q * sw + off]
-                    out[hi:] = 0
-
-
-@njit(parallel=True, cache=True)
-def im2col_parallel(x: np.ndarray, cols: np.ndarray, sh: int, sw: int, ph: int, pw: int, dh: int, dw: int,
-                    chunks: int) -> None:
-    """im2col_planes over all planes, in ``chunks`` contiguous blocks of planes run by different threads."""
-    n = x.shape[0]
-    for c in prange(chunks):
-        im2col_planes(x, cols, sh, sw, ph, pw, dh, dw, c * n // chunks, (c + 1) * n // chunks)
 
 
 @njit(cache=True)
