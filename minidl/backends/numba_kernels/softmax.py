@@ -4,7 +4,7 @@ exponentials and their sum, one to scale (numpy makes four full-array passes wit
     softmax(x)_i     = exp(x_i - m) / s,         m = max_j x_j,  s = sum_j exp(x_j - m)
     log_softmax(x)_i = x_i - m - log(s)
 
-float32 rows use the vectorised ``exp_f32`` (x_i - m <= 0 always); float64 rows use np.exp.
+float32 rows use the vectorised ``fast_exp`` (x_i - m <= 0 always); float64 rows use np.exp.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from minidl.backends.numba_kernels.fastexp import exp_f32, row_max
+from minidl.backends.numba_kernels.fastexp import fast_exp, row_max
 
 
 @njit(parallel=True, fastmath={"reassoc", "contract"}, error_model="numpy", cache=True)
@@ -24,7 +24,7 @@ def _softmax_rows_f32(x: np.ndarray, log: bool) -> np.ndarray:
         m = row_max(row)
         s = np.float32(0.0)
         for j in range(d):  # one vectorised loop: exponentials, stored, and their sum
-            e = exp_f32(row[j] - m)
+            e = fast_exp(row[j] - m)
             o[j] = e
             s += e
         if log:
