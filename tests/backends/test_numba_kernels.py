@@ -361,3 +361,20 @@ def test_attention(shape, masked, dropout, causal, dtype, mode):
     for got, want in zip(NB.attention_backward(gout, q, k, v, out, p, mask, 0.4, causal, keep),
                          REF.attention_backward(gout, q, k, v, out, p, mask, 0.4, causal, keep)):
         check(got, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_row_max_through_integer_keys(dtype):
+    from numba import njit
+
+    from minidl.backends.numba_kernels.fastexp import row_max
+
+    rmax = njit(lambda x: row_max(x))
+    rng = np.random.default_rng(15)
+    for n in (1, 2, 9, 1000):
+        x = randn(rng, (n,), dtype)
+        assert rmax(x) == x.max()
+    for values, want in [([-np.inf, -3, -0.0, 0.0, -1e-30], 0.0), ([-np.inf, -np.inf], -np.inf), ([-5, -2, -7], -2),
+                         ([np.inf, 3], np.inf), ([-1e-38, -2e-38], -1e-38)]:
+        assert rmax(np.array(values, dtype)) == dtype(want)
+    assert np.isnan(rmax(np.array([1, np.nan, 2], dtype)))
