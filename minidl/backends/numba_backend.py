@@ -34,16 +34,19 @@ from minidl.backends.numba_kernels import scatter as scatter_kernels
 from minidl.backends.numba_kernels import softmax as softmax_kernels
 from minidl.backends.numpy_backend import NumpyBackend, _out_size
 
-# Below this much work (elements touched, ~1 ns each), starting worker threads (30-70 us with the workqueue
-# layer on a busy machine) costs more than the second thread saves.
-PARALLEL_MIN_SIZE = 1 << 17
-MACS_PER_ELEMENT = 16  # a convolution's multiply-adds run ~16 to the time of one element of a memory-bound pass
+# Below this much work (elements touched, ~0.5 ns each), waking the worker threads (~100 us with the workqueue
+# layer on the 2-core development machine, measured) costs more than the second thread saves.
+PARALLEL_MIN_SIZE = 1 << 21
+MACS_PER_ELEMENT = 8  # a convolution's multiply-adds run ~8 to the time of one element of a memory-bound pass
+# The row softmax kernels are prange-only (docs/writing-a-kernel.md walks through them): below this size the
+# NumPy reference runs instead.
+SOFTMAX_MIN_SIZE = 1 << 18
 FLOATS = (np.float32, np.float64)
 
 
 def _last_axis(x, axis) -> bool:
     return (x.ndim >= 1 and axis in (-1, x.ndim - 1) and x.dtype in FLOATS
-            and x.size >= PARALLEL_MIN_SIZE)
+            and x.size >= SOFTMAX_MIN_SIZE)
 
 
 def _chunks(size: int) -> int:

@@ -378,3 +378,16 @@ def test_row_max_through_integer_keys(dtype):
                          ([np.inf, 3], np.inf), ([-1e-38, -2e-38], -1e-38)]:
         assert rmax(np.array(values, dtype)) == dtype(want)
     assert np.isnan(rmax(np.array([1, np.nan, 2], dtype)))
+
+
+# ---------------------------------------------------------------------------------------------- row softmax
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (2, 3, 65), (64, 1000)])
+def test_softmax_and_log_softmax(shape, dtype, monkeypatch):
+    monkeypatch.setattr(numba_backend, "SOFTMAX_MIN_SIZE", 0)  # the numba kernels even for tiny inputs
+    rng = np.random.default_rng(16)
+    x = randn(rng, shape, dtype) * 5
+    if shape[-1] > 1:
+        x.reshape(-1)[0] = -np.inf  # a masked entry
+    check(NB.softmax(x, -1), REF.softmax(x, -1), dtype)
+    check(NB.log_softmax(x, -1), REF.log_softmax(x, -1), dtype, 10)
