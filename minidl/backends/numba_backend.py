@@ -6,9 +6,10 @@ faster (fused passes instead of numpy's one-pass-per-operation temporaries). The
 on disk (``cache=True``; ``NUMBA_CACHE_DIR`` chooses where).
 
 Each kernel module has a serial kernel over a range of independent units (planes, rows, channels)
-and, where it pays, a ``_parallel`` twin that splits the units across threads with ``prange``.
-Starting the threads costs tens of microseconds, so small inputs run the serial kernel.
-Anything the kernels do not handle (other dtypes, unusual layouts) goes to the NumPy reference.
+and a ``_parallel`` twin that splits the units across threads with ``prange``. Waking the threads
+costs ~100 us on a small busy machine, so only large inputs run the twin (``PARALLEL_MIN_SIZE``).
+Anything the kernels do not handle (other dtypes, unusual shapes) goes to the NumPy reference, which
+also raises the errors: the compiled loops do not check bounds, so every shape is checked before them.
 
 Set ``NUMBA_THREADING_LAYER=workqueue`` on small shared machines: the default OpenMP layer
 spin-waits and gives 50x outliers there.
@@ -110,7 +111,8 @@ class NumbaBackend(NumpyBackend):
 
     # ---- losses: per row, the max, the exponentials and their sum in cache; the softmax is never stored ----
     def softmax_cross_entropy(self, x, target, ignore_index):
-        if x.dtype not in FLOATS or x.ndim != 2 or x.shape[1] == 0 or target.dtype.kind not in "iu":
+        if (x.dtype not in FLOATS or x.ndim != 2 or x.shape[1] == 0 or target.dtype.kind not in "iu"
+                or target.shape != x.shape[:1]):
             return super().softmax_cross_entropy(x, target, ignore_index)
         N = x.shape[0]
         loss, lse = np.empty(N, dtype=x.dtype), np.empty(N, dtype=x.dtype)
@@ -119,7 +121,8 @@ class NumbaBackend(NumpyBackend):
         return loss, lse
 
     def softmax_cross_entropy_backward(self, x, target, lse, gloss, ignore_index):
-        if x.dtype not in FLOATS or x.ndim != 2 or x.shape[1] == 0 or target.dtype.kind not in "iu":
+        if (x.dtype not in FLOATS or x.ndim != 2 or x.shape[1] == 0 or target.dtype.kind not in "iu"
+                or target.shape != x.shape[:1] or lse.shape != x.shape[:1]):
             return super().softmax_cross_entropy_backward(x, target, lse, gloss, ignore_index)
         N = x.shape[0]
         gx = np.empty(x.shape, dtype=x.dtype)
@@ -130,7 +133,8 @@ class NumbaBackend(NumpyBackend):
 
     # ---- normalization: statistics and output in one or two passes per row (layer) or channel (batch) ----
     def layer_norm_forward(self, x, weight, bias, eps):
-        if not _same_float(x, weight, bias) or x.ndim != 2 or x.shape[1] == 0:
+        if (not _same_float(x, weight, bias) or x.ndim != 2 or x.shape[1] == 0
+                or not _shaped((weight, bias), x.shape[1:])):
             return super().layer_norm_forward(x, weight, bias, eps)
         rows, d = x.shape
         y, mean, rstd = np.empty_like(x, order="C"), np.empty(rows, dtype=x.dtype), np.empty(rows, dtype=x.dtype)
@@ -140,7 +144,8 @@ class NumbaBackend(NumpyBackend):
         return y, mean, rstd
 
     def layer_norm_backward(self, gy, x, weight, mean, rstd):
-        if not _same_float(gy, x, weight, mean, rstd) or x.ndim != 2 or x.shape[1] == 0:
+        if (not _same_float(gy, x, weight, mean, rstd) or x.ndim != 2 or x.shape[1] == 0 or gy.shape != x.shape
+                or not _shaped((weight,), x.shape[1:]) or not _shaped((mean, rstd), x.shape[:1])):
             return super().layer_norm_backward(gy, x, weight, mean, rstd)
         rows, d = x.shape
         gx, gw, gb = np.empty(x.shape, dtype=x.dtype), np.zeros(d), np.zeros(d)
@@ -151,7 +156,7 @@ class NumbaBackend(NumpyBackend):
         return gx, gw.astype(x.dtype), gb.astype(x.dtype)
 
     def batch_norm_forward(self, x, weight, bias, eps):
-        if not _same_float(x, weight, bias) or x.ndim < 2 or x.size == 0:
+        if not _same_float(x, weight, bias) or x.ndim < 2 or x.size == 0 or not _shaped((weight, bias), x.shape[1:2]):
             return super().batch_norm_forward(x, weight, bias, eps)
         N, C = x.shape[:2]
         x3 = np.ascontiguousarray(x).reshape(N, C, -1)
@@ -161,7 +166,8 @@ class NumbaBackend(NumpyBackend):
         return y.reshape(x.shape), mean, var
 
     def batch_norm_backward(self, gy, x, weight, mean, rstd):
-        if not _same_float(gy, x, weight, mean, rstd) or x.ndim < 2 or x.size == 0:
+        if (not _same_float(gy, x, weight, mean, rstd) or x.ndim < 2 or x.size == 0 or gy.shape != x.shape
+                or not _shaped((weight, mean, rstd), x.shape[1:2])):
             return super().batch_norm_backward(gy, x, weight, mean, rstd)
         N, C = x.shape[:2]
         x3 = np.ascontiguousarray(x).reshape(N, C, -1)
@@ -196,7 +202,7 @@ class NumbaBackend(NumpyBackend):
 
     # ---- recurrent cells: gates, activations and state update fused per batch row ----
     def lstm_cell_forward(self, z, c_prev):
-        if not _same_float(z, c_prev) or z.ndim != 2 or c_prev.ndim != 2 or z.shape[1] != 4 * c_prev.shape[1]:
+        if not _same_float(z, c_prev) or c_prev.ndim != 2 or z.shape != (c_prev.shape[0], 4 * c_prev.shape[1]):
             return super().lstm_cell_forward(z, c_prev)
         B, H = c_prev.shape
         h, c, acts = np.empty((B, H), z.dtype), np.empty((B, H), z.dtype), np.empty((B, 4 * H), z.dtype)
@@ -205,7 +211,7 @@ class NumbaBackend(NumpyBackend):
         return h, c, acts
 
     def lstm_cell_backward(self, gh, gc, acts, c_prev, c):
-        if not _same_float(gh, gc, acts, c_prev, c) or acts.ndim != 2 or acts.shape[1] != 4 * c.shape[1]:
+        if not _same_float(gh, gc, acts, c_prev, c) or c.ndim != 2 or acts.shape != (c.shape[0], 4 * c.shape[1]):
             return super().lstm_cell_backward(gh, gc, acts, c_prev, c)
         B, H = c.shape
         gz, gc_prev = np.empty((B, 4 * H), c.dtype), np.empty((B, H), c.dtype)
@@ -215,7 +221,8 @@ class NumbaBackend(NumpyBackend):
         return gz, gc_prev
 
     def gru_cell_forward(self, a, b, h_prev):
-        if not _same_float(a, b, h_prev) or a.ndim != 2 or a.shape != b.shape or a.shape[1] != 3 * h_prev.shape[1]:
+        if (not _same_float(a, b, h_prev) or h_prev.ndim != 2 or a.shape != b.shape
+                or a.shape != (h_prev.shape[0], 3 * h_prev.shape[1])):
             return super().gru_cell_forward(a, b, h_prev)
         B, H = h_prev.shape
         h, acts = np.empty((B, H), a.dtype), np.empty((B, 4 * H), a.dtype)
@@ -224,7 +231,8 @@ class NumbaBackend(NumpyBackend):
         return h, acts
 
     def gru_cell_backward(self, gh, acts, h_prev):
-        if not _same_float(gh, acts, h_prev) or acts.ndim != 2 or acts.shape[1] != 4 * h_prev.shape[1]:
+        if (not _same_float(gh, acts, h_prev) or h_prev.ndim != 2
+                or acts.shape != (h_prev.shape[0], 4 * h_prev.shape[1])):
             return super().gru_cell_backward(gh, acts, h_prev)
         B, H = h_prev.shape
         ga, gb, gh_prev = np.empty((B, 3 * H), gh.dtype), np.empty((B, 3 * H), gh.dtype), np.empty((B, H), gh.dtype)
@@ -238,7 +246,7 @@ class NumbaBackend(NumpyBackend):
     def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
         (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
         N, C, H, W = x_shape
-        if cols.dtype not in FLOATS:
+        if cols.dtype not in FLOATS or cols.ndim != 6 or cols.shape[:4] != (N, C, *kernel_size):
             return super().col2im(cols, x_shape, kernel_size, stride, padding, dilation)
         kh, kw, OH, OW = cols.shape[2:]
         x = np.empty((N * C, H, W), dtype=cols.dtype)
@@ -251,7 +259,8 @@ class NumbaBackend(NumpyBackend):
     # The thresholds are measured (docs/benchmarks.md): the forward's reference (im2col + one product) is cheaper
     # than the backward ones (product + col2im, product + sum), so it goes direct only for very few channels.
     def conv2d_forward(self, x, weight, bias, stride, padding, dilation, groups):
-        if not _direct_conv((x, weight, bias), weight.shape, stride, groups, max_out=8):
+        if (not _direct_conv((x, weight, bias), weight.shape, stride, groups, max_out=8)
+                or x.ndim != 4 or x.shape[1] != weight.shape[1] * groups or not _shaped((bias,), weight.shape[:1])):
             return super().conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
         return self._direct_conv_forward(x, weight, bias, padding, dilation, groups)
 
@@ -271,7 +280,8 @@ class NumbaBackend(NumpyBackend):
     def conv2d_backward_input(self, gy, weight, x_shape, stride, padding, dilation, groups):
         # dL/dx is a stride-1 convolution of gy, zero padded by the kernel's reach, with the kernel flipped in
         # space and its in/out channels swapped (within each group): the "full" correlation.
-        if not _direct_conv((gy, weight), weight.shape, stride, groups, max_out=32):
+        if (not _direct_conv((gy, weight), weight.shape, stride, groups, max_out=32)
+                or gy.ndim != 4 or gy.shape[1] != weight.shape[0] or x_shape[1] != weight.shape[1] * groups):
             return super().conv2d_backward_input(gy, weight, x_shape, stride, padding, dilation, groups)
         O, Cg, kh, kw = weight.shape
         G, Og = groups, O // groups
@@ -284,7 +294,8 @@ class NumbaBackend(NumpyBackend):
         return self._direct_conv_forward(gy, flipped, None, (max(reach[0], 0), max(reach[1], 0)), dilation, G)
 
     def conv2d_backward_weight(self, x, gy, weight_shape, stride, padding, dilation, groups):
-        if not _direct_conv((x, gy), weight_shape, stride, groups, max_out=32):
+        if (not _direct_conv((x, gy), weight_shape, stride, groups, max_out=32) or x.ndim != 4 or gy.ndim != 4
+                or x.shape[1] != weight_shape[1] * groups or gy.shape[:2] != (x.shape[0], weight_shape[0])):
             return super().conv2d_backward_weight(x, gy, weight_shape, stride, padding, dilation, groups)
         xpad = _pad(x, padding)
         gw = np.empty(weight_shape, dtype=x.dtype)
@@ -295,7 +306,7 @@ class NumbaBackend(NumpyBackend):
 
     # ---- pooling: one pass over each plane, each window read once ----
     def maxpool2d_forward(self, x, kernel_size, stride, padding):
-        if x.dtype not in FLOATS:
+        if x.dtype not in FLOATS or x.ndim != 4:
             return super().maxpool2d_forward(x, kernel_size, stride, padding)
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
         N, C, H, W = x.shape
@@ -312,7 +323,7 @@ class NumbaBackend(NumpyBackend):
         return y, idx
 
     def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding):
-        if gy.dtype not in FLOATS:
+        if gy.dtype not in FLOATS or indices.shape != gy.shape or gy.ndim != 4 or gy.shape[:2] != tuple(x_shape[:2]):
             return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding)
         N, C, H, W = x_shape
         gx = np.empty((N * C, H * W), dtype=gy.dtype)
@@ -320,7 +331,6 @@ class NumbaBackend(NumpyBackend):
              np.ascontiguousarray(gy).reshape(N * C, -1), np.ascontiguousarray(indices, dtype=np.int64).reshape(
                  N * C, -1), gx)
         return gx.reshape(x_shape)
-
 
     # ---- attention: the products stay in BLAS; scale, causal mask and softmax (and its backward) fused per row ----
     def attention_forward(self, q, k, v, mask, scale, is_causal, keep):
@@ -354,6 +364,7 @@ class NumbaBackend(NumpyBackend):
         _run(attention_kernels.softmax_backward_rows_inplace, attention_kernels.softmax_backward_rows_inplace_parallel,
              p.size, rows.shape[0], rows, p.reshape(-1, S), float(scale))
         return np.matmul(gp, k), np.matmul(np.swapaxes(gp, -1, -2), q), gv
+
 
 def _direct_conv(arrays, weight_shape, stride, groups, max_out) -> bool:
     """Whether the direct stride-1 kernels handle this convolution and beat im2col + BLAS on it (measured): when
@@ -408,3 +419,8 @@ def _same_float(*arrays) -> bool:
 def _or_fill(a, n, value, dtype):
     """``a`` as a contiguous array, or ``n`` copies of ``value`` when it is None (no weight, no bias)."""
     return np.full(n, value, dtype=dtype) if a is None else np.ascontiguousarray(a)
+
+
+def _shaped(arrays, shape) -> bool:
+    """Whether each of ``arrays`` is None or has exactly ``shape``."""
+    return all(a is None or a.shape == tuple(shape) for a in arrays)
