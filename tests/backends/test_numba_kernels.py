@@ -391,3 +391,20 @@ def test_softmax_and_log_softmax(shape, dtype, monkeypatch):
         x.reshape(-1)[0] = -np.inf  # a masked entry
     check(NB.softmax(x, -1), REF.softmax(x, -1), dtype)
     check(NB.log_softmax(x, -1), REF.log_softmax(x, -1), dtype, 10)
+
+
+def test_mismatched_shapes_reach_the_reference_and_raise_like_it():
+    """The compiled loops do not check bounds: a shape they were not written for must not reach them."""
+    x = np.ones((4, 5), np.float32)
+    cases = [
+        ("softmax_cross_entropy", (x, np.zeros(3, np.int64), -100)),
+        ("layer_norm_backward", (np.ones((4, 6), np.float32), x, None, np.zeros(4, np.float32), x[:, 0])),
+        ("lstm_cell_forward", (np.ones((3, 8), np.float32), np.ones((2, 2), np.float32))),
+        ("maxpool2d_backward", (np.ones((1, 1, 2, 2), np.float32), np.zeros((1, 1, 2, 3), np.int64), (1, 1, 4, 4),
+                                (2, 2), (2, 2), (0, 0))),
+    ]
+    for name, args in cases:
+        with pytest.raises(Exception) as want:
+            getattr(REF, name)(*args)
+        with pytest.raises(want.type):
+            getattr(NB, name)(*args)
