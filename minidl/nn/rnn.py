@@ -12,9 +12,10 @@ One step, for input x (B, I) and state h (B, H):
 (s = sigmoid; the LSTM and GRU element-wise parts are the fused ops of ``minidl.ops.rnn``). A layer
 computes x W_ih^T for all time steps as one matmul before its loop over time; the loop does one
 small matmul h W_hh^T and one fused cell per step (an LSTM over full-length sequences runs the whole
-loop as the single op ``lstm_sequence``, whose backward computes dL/dW_hh as one matmul). The autograd engine walks the unrolled graph
-iteratively, so backpropagation through thousands of steps works. For truncated backpropagation
-through time, carry the state across chunks of a long sequence with ``detach()``::
+loop as the single op ``lstm_sequence``, whose backward computes dL/dW_hh as one matmul). The
+autograd engine walks the unrolled graph iteratively, so backpropagation through thousands of
+steps works. For truncated backpropagation through time, carry the state across chunks of a long
+sequence with ``detach()``::
 
     h = None
     for chunk in chunks:                      # each (T_chunk, B, I)

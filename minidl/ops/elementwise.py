@@ -227,7 +227,7 @@ class Relu(Function):
 
     def backward(self, gy):
         x = self.inputs[0].data
-        return mask(gy, (x > 0).astype(x.dtype))
+        return mask(gy, x > 0)  # a boolean mask: a quarter of the memory of a float one, same product
 
 
 class Maximum(_Binary):
