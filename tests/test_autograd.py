@@ -195,3 +195,55 @@ def test_use_backend_is_scoped():
 def test_integer_tensors_cannot_require_grad():
     with pytest.raises(minidl.DTypeError, match="floating point"):
         minidl.tensor([1, 2], requires_grad=True)
+
+
+def _function_classes():
+    import importlib
+    import pkgutil
+
+    from minidl.autograd import Function
+
+    for module in pkgutil.walk_packages(minidl.__path__, "minidl."):
+        if not any(part in module.name for part in ("examples", "__main__", "cupy", "cuda")):
+            importlib.import_module(module.name)
+    found, todo = [], list(Function.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def test_every_function_that_reads_its_outputs_says_so():
+    """The walk frees an output before its creator's backward unless ``uses_outputs`` is set."""
+    import inspect
+
+    classes = _function_classes()
+    assert len(classes) > 50
+    readers = [c.__name__ for c in classes if "self.output(" in inspect.getsource(c)]
+    assert "Exp" in readers and "Softmax" in readers
+    assert [c.__name__ for c in classes if "self.output(" in inspect.getsource(c) and not c.uses_outputs] == []
+
+
+def test_an_unheld_output_is_freed_before_its_creators_backward():
+    """relu(conv) -> pool: the relu's output is freed before the relu backpropagates (PyTorch's
+    memory behaviour), while exp, whose gradient is its output, still gets it."""
+    x = minidl.randn(8, requires_grad=True)
+    seen = []
+
+    class Spy(minidl.autograd.Function):
+        def forward(self, a):
+            return a * 1
+
+        def backward(self, gy):
+            seen.append(self._outputs[0]() is None)
+            return gy
+
+    (Spy()(x) * 2).sum().backward()
+    assert seen == [True]
+    x.grad = None
+    y = x.exp()  # only the graph holds exp's output after this line's ``del``
+    loss = (y * 2).sum()
+    del y
+    loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(x.detach().numpy()), rtol=1e-6)

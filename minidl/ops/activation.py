@@ -105,6 +105,8 @@ class LeakyReLU(Function):
 
 
 class ELU(Function):
+    uses_outputs = True  # backward reads self.output()
+
     def __init__(self, alpha: float) -> None:
         self.alpha = alpha
 

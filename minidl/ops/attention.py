@@ -50,6 +50,8 @@ _MASKED = -1e30
 class ScaledDotProductAttention(Function):
     """out = dropout(softmax(scale q k^T + mask)) v; ``mask`` and the dropout multiplier ``keep`` are constants."""
 
+    uses_outputs = True  # backward reads self.output()
+
     def __init__(self, mask: Any, scale: float, is_causal: bool, keep: Any) -> None:
         self.mask, self.scale, self.is_causal, self.keep = mask, scale, is_causal, keep
 

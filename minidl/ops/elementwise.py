@@ -75,6 +75,8 @@ class Div(_Binary):
 class Pow(_Binary):
     """y = a ** b;  dy/da = b a^(b-1), dy/db = y log(a)  (only needed, and only defined, for a > 0)."""
 
+    uses_outputs = True  # backward reads self.output()
+
     @staticmethod
     def fn(a, b):
         return a**b
@@ -124,6 +126,8 @@ class Abs(Function):
 class Exp(Function):
     """y = e^x;  dy/dx = y."""
 
+    uses_outputs = True  # backward reads self.output()
+
     def forward(self, x):
         return self.backend.xp.exp(x)
 
@@ -153,6 +157,8 @@ class Log1p(Function):
 
 class Sqrt(Function):
     """y = sqrt(x);  dy/dx = 1 / (2 y)."""
+
+    uses_outputs = True  # backward reads self.output()
 
     def forward(self, x):
         return self.backend.xp.sqrt(x)
@@ -184,6 +190,8 @@ class Cos(Function):
 class Tanh(Function):
     """y = tanh x;  dy/dx = 1 - y^2."""
 
+    uses_outputs = True  # backward reads self.output()
+
     def forward(self, x):
         return self.backend.xp.tanh(x)
 
@@ -194,6 +202,8 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     """y = 1 / (1 + e^-x) = (1 + tanh(x/2)) / 2 (the tanh form never overflows);  dy/dx = y (1 - y)."""
+
+    uses_outputs = True  # backward reads self.output()
 
     def forward(self, x):
         y = self.backend.xp.tanh(x * 0.5)

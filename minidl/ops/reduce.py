@@ -65,6 +65,8 @@ class MaxMin(Function):
     """y = max (or min) of x over ``axes``;  dL/dx = dL/dy at the arg-extreme elements
     (shared equally among ties, as in PyTorch's ``amax``), 0 elsewhere."""
 
+    uses_outputs = True  # backward reads self.output()
+
     def __init__(self, axes: tuple[int, ...], keepdims: bool, is_max: bool) -> None:
         self.axes, self.keepdims, self.is_max = axes, keepdims, is_max
 
@@ -84,6 +86,8 @@ class MaxMin(Function):
 class LogSumExp(Function):
     """y = log sum exp(x) over ``axes`` (stable: computed with the max subtracted);
     dL/dx = dL/dy * softmax(x) = dL/dy * exp(x - y)."""
+
+    uses_outputs = True  # backward reads self.output()
 
     def __init__(self, axes: tuple[int, ...], keepdims: bool) -> None:
         self.axes, self.keepdims = axes, keepdims

@@ -14,6 +14,8 @@ from minidl.tensor import Tensor
 
 
 class Softmax(Function):
+    uses_outputs = True  # backward reads self.output()
+
     def __init__(self, axis: int) -> None:
         self.axis = axis
 
@@ -27,6 +29,8 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    uses_outputs = True  # backward reads self.output()
+
     def __init__(self, axis: int) -> None:
         self.axis = axis
 
