@@ -7,7 +7,11 @@
 tensor([2., 4., 6.])
 """
 
-from minidl.tensor import Tensor  # noqa: I001  (Tensor first: the ops import it)
+from minidl.backends.allocator import tune_malloc  # noqa: I001  (first: see its docstring)
+
+tune_malloc()  # glibc keeps freed activations mapped between steps (MINIDL_MALLOC_TUNING=0 turns this off)
+
+from minidl.tensor import Tensor  # noqa: E402, I001  (Tensor first: the ops import it)
 from minidl.autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from minidl.backends import available as available_backends
 from minidl.backends import get_backend, use_backend

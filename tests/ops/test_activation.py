@@ -46,6 +46,18 @@ def test_erf_pure_array_version_matches_math_erf(monkeypatch):
     assert act.erf_array(np, x.astype(np.float32)).dtype == np.float32
 
 
+def test_erf_float32_rational_approximation_matches_math_erf(monkeypatch):
+    monkeypatch.setattr(act, "_fast_erf", lambda xp: None)
+    x = np.concatenate([np.linspace(-9, 9, 200_001), np.logspace(-30, 0, 301), -np.logspace(-30, 0, 301)])
+    x = x.astype(np.float32)
+    exact = _erf(x.astype(np.float64))
+    y = act.erf_array(np, x)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, exact, rtol=5e-7, atol=5e-7)
+    tiny = np.abs(x) < 1e-3  # near 0 erf(x) ~ 2x/sqrt(pi): the error must be relative there
+    np.testing.assert_allclose(y[tiny], exact[tiny], rtol=1e-6, atol=0)
+
+
 @pytest.mark.parametrize("op", [act.gelu, act.silu, act.softplus, act.elu, act.leaky_relu,
                                 lambda x: act.gelu(x, approximate="tanh")])
 def test_extreme_inputs_stay_finite(op):
