@@ -11,8 +11,9 @@ One step, for input x (B, I) and state h (B, H):
 
 (s = sigmoid; the LSTM and GRU element-wise parts are the fused ops of ``minidl.ops.rnn``). A layer
 computes x W_ih^T for all time steps as one matmul before its loop over time; the loop does one
-small matmul h W_hh^T and one fused cell per step (an LSTM over full-length sequences runs the whole
-loop as the single op ``lstm_sequence``, whose backward computes dL/dW_hh as one matmul). The
+small matmul h W_hh^T and one fused cell per step (an LSTM or GRU over full-length sequences runs the
+whole loop as the single op ``lstm_sequence`` or ``gru_sequence``, whose backward computes dL/dW_hh
+as one matmul; with ``lengths`` the steps are separate ops). The
 autograd engine walks the unrolled graph iteratively, so backpropagation through thousands of
 steps works. For truncated backpropagation through time, carry the state across chunks of a long
 sequence with ``detach()``::
@@ -46,7 +47,7 @@ from minidl.nn.parameter import Parameter
 from minidl.ops.dropout import dropout
 from minidl.ops.elementwise import mask, relu, tanh, where
 from minidl.ops.matmul import matmul
-from minidl.ops.rnn import gru_cell, lstm_cell, lstm_sequence
+from minidl.ops.rnn import gru_cell, gru_sequence, lstm_cell, lstm_sequence
 from minidl.ops.shape import cat, split, stack
 from minidl.random import Generator
 from minidl.tensor import Tensor
@@ -218,11 +219,13 @@ class RNNBase(Module):
         w_ih, w_hh, b_ih, b_hh = self._weights(layer, "_reverse" if reverse else "")
         T, B = x.shape[0], x.shape[1]
         xw = _input_projection(self.mode, x, w_ih, b_ih, b_hh)  # all time steps in one matmul
-        if self.mode == "LSTM" and valid is None:  # the common case: the whole layer as one fused op
-            if reverse:
-                out, h, c = lstm_sequence(xw[::-1], h, c, w_hh)
-                return out[::-1], h, c
-            return lstm_sequence(xw, h, c, w_hh)
+        if self.mode in ("LSTM", "GRU") and valid is None:  # the common case: the whole layer as one fused op
+            seq = xw[::-1] if reverse else xw
+            if self.mode == "LSTM":
+                out, h, c = lstm_sequence(seq, h, c, w_hh)
+            else:
+                out, h = gru_sequence(seq, h, w_hh, b_hh)
+            return (out[::-1] if reverse else out), h, c
         steps = [s.reshape(B, -1) for s in split(xw, 1, 0)]
         w_hh_t = w_hh.mT  # transposed once, used by every step
         outputs: list[Tensor] = [None] * T  # type: ignore[list-item]

@@ -24,6 +24,7 @@ A whole LSTM layer over time is also one op, ``lstm_sequence``: its forward loop
 every step's dL/dz in one (T, B, 4H) array, so the gradient of W_hh is one big matmul
 dL/dW_hh = sum_t dz_t^T h_{t-1} = dZ^T H_prev  ((4H, T*B) @ (T*B, H))
 instead of T small ones added up one by one, and the engine walks one node instead of 5 per step.
+``gru_sequence`` does the same for a GRU layer (dL/dW_hh from the (T, B, 3H) array of dL/db).
 
 Double backward: the kernels return plain arrays, which cannot be differentiated again. When the
 backward pass is itself recorded (``create_graph=True``), the same formulas run as minidl ops instead.
@@ -37,6 +38,7 @@ backward pass is itself recorded (``create_graph=True``), the same formulas run 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from minidl.autograd import Function, grad, is_grad_enabled
@@ -122,7 +124,7 @@ class LSTMSequence(Function):
     def backward(self, g_out, g_h, g_c):
         xw, h0, c0, w_hh = self.inputs
         if is_grad_enabled():  # create_graph=True: run the steps again as differentiable ops
-            return _lstm_sequence_composed_backward(self.inputs, (g_out, g_h, g_c))
+            return _composed_backward(_lstm_sequence_composed, self.inputs, (g_out, g_h, g_c))
         backend, xp = self.backend, self.backend.xp
         T, (B, H) = xw.shape[0], h0.shape
         g_out, gh, gc, w = g_out.data, g_h.data, g_c.data, w_hh.data
@@ -137,6 +139,48 @@ class LSTMSequence(Function):
                 wrap(g_w, backend, False))
 
 
+class GRUSequence(Function):
+    """(out (T, B, H), h_T) = a GRU layer run over all T steps of xa (T, B, 3H) = x W_ih^T + b_ih.
+
+    Step t: b_t = h_{t-1} W_hh^T + b_hh (b_hh stays out of xa: its n-part is multiplied by r),
+    h_t = gru_cell(xa_t, b_t, h_{t-1}). The backward runs the fused cell backward step by step and
+    gets dL/dW_hh as one (3H, T*B) @ (T*B, H) product and dL/db_hh as one sum. Memory: h for every
+    step ((T+1, B, H)) and the gate activations, as the unrolled graph would keep.
+    """
+
+    def forward(self, xa, h0, w_hh, b_hh=None):
+        backend, xp = self.backend, self.backend.xp
+        T, (B, H) = xa.shape[0], h0.shape
+        hs = xp.empty((T + 1, B, H), dtype=xa.dtype)
+        hs[0] = h0
+        w_hh_t, self.acts = w_hh.T, []
+        for t in range(T):
+            b = backend.matmul(hs[t], w_hh_t)
+            if b_hh is not None:
+                b += b_hh
+            hs[t + 1], acts = backend.gru_cell_forward(xa[t], b, hs[t])
+            self.acts.append(acts)
+        self.hs = hs
+        return hs[1:], hs[T]
+
+    def backward(self, g_out, g_h):
+        if is_grad_enabled():  # create_graph=True: run the steps again as differentiable ops
+            return _composed_backward(_gru_sequence_composed, self.inputs, (g_out, g_h))
+        xa, h0, w_hh = self.inputs[:3]
+        backend, xp = self.backend, self.backend.xp
+        T, (B, H) = xa.shape[0], h0.shape
+        g_out, gh, w = g_out.data, g_h.data, w_hh.data
+        ga_all, gb_all = xp.empty(xa.shape, dtype=xa.dtype), xp.empty(xa.shape, dtype=xa.dtype)
+        for t in range(T - 1, -1, -1):
+            ga_all[t], gb_all[t], gh_prev = backend.gru_cell_backward(gh + g_out[t], self.acts[t], self.hs[t])
+            gh = gh_prev + backend.matmul(gb_all[t], w)  # h_{t-1} also reaches h_t through b_t
+        g_w = backend.matmul(gb_all.reshape(T * B, 3 * H).T, self.hs[:T].reshape(T * B, H))  # one big matmul
+        grads = [ga_all, gh, g_w]
+        if len(self.inputs) == 4:
+            grads.append(gb_all.reshape(T * B, 3 * H).sum(axis=0))
+        return tuple(Tensor._wrap(g, backend, False) for g in grads)
+
+
 def _lstm_sequence_composed(xw: Tensor, h: Tensor, c: Tensor, w_hh: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The same layer as ``LSTMSequence``, one differentiable op per step (for double backward)."""
     w_hh_t, outputs = w_hh.mT, []
@@ -146,9 +190,20 @@ def _lstm_sequence_composed(xw: Tensor, h: Tensor, c: Tensor, w_hh: Tensor) -> t
     return stack(outputs, 0), h, c
 
 
-def _lstm_sequence_composed_backward(inputs: tuple[Tensor, ...], grads: tuple[Tensor, ...]) -> tuple[Any, ...]:
+def _gru_sequence_composed(xa: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """The same layer as ``GRUSequence``, one differentiable op per step (for double backward)."""
+    w_hh_t, outputs = w_hh.mT, []
+    for t in range(xa.shape[0]):
+        b = matmul(h, w_hh_t)
+        h = gru_cell(xa[t], b if b_hh is None else b + b_hh, h)
+        outputs.append(h)
+    return stack(outputs, 0), h
+
+
+def _composed_backward(composed: Any, inputs: Sequence[Tensor], grads: tuple[Tensor, ...]) -> tuple[Any, ...]:
+    """Gradients of a sequence op, with a graph: rebuild it step by step and differentiate that."""
     needed = [x for x in inputs if x.requires_grad]
-    outputs = _lstm_sequence_composed(*inputs)
+    outputs = composed(*inputs)
     found = iter(grad(outputs, needed, grads, create_graph=True, allow_unused=True))
     return tuple(next(found) if x.requires_grad else None for x in inputs)
 
@@ -188,3 +243,19 @@ def lstm_sequence(xw: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor) -> tuple[Ten
         raise shape_error("lstm_sequence", xw.shape, h0.shape, c0.shape, w_hh.shape,
                           expected="xw (T, B, 4H), h0 and c0 (B, H), w_hh (4H, H)")
     return LSTMSequence()(xw, h0, c0, w_hh)
+
+
+def gru_sequence(xa: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """A whole GRU layer as one op: ``(out (T, B, H), h_T)`` from xa (T, B, 3H) = x W_ih^T + b_ih of every
+    step, the initial state h0 (B, H), W_hh (3H, H) and b_hh (3H,) or None.
+
+    >>> import minidl
+    >>> out, h = gru_sequence(minidl.zeros(5, 2, 9), minidl.ones(2, 3), minidl.zeros(9, 3))
+    >>> out.shape, float(h.sum())  # zero inputs: z = 1/2, n = 0, so h halves every step
+    ((5, 2, 3), 0.1875)
+    """
+    if xa.ndim != 3 or h0.ndim != 2 or xa.shape[1:] != (h0.shape[0], 3 * h0.shape[1]) \
+            or w_hh.shape != (3 * h0.shape[1], h0.shape[1]) or (b_hh is not None and b_hh.shape != (3 * h0.shape[1],)):
+        shapes = (xa.shape, h0.shape, w_hh.shape) + (() if b_hh is None else (b_hh.shape,))
+        raise shape_error("gru_sequence", *shapes, expected="xa (T, B, 3H), h0 (B, H), w_hh (3H, H), b_hh (3H,)")
+    return GRUSequence()(xa, h0, w_hh) if b_hh is None else GRUSequence()(xa, h0, w_hh, b_hh)

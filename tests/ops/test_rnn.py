@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import minidl
-from minidl.ops.rnn import gru_cell, lstm_cell, lstm_sequence
+from minidl.ops.rnn import gru_cell, gru_sequence, lstm_cell, lstm_sequence
 from minidl.testing import OpCase, make_op_tests, randn
 
 
@@ -34,6 +34,14 @@ def lstm_sequence_reference(xw, h, c, w_hh):
     return np.stack(outputs), h, c
 
 
+def gru_sequence_reference(xa, h, w_hh, b_hh=None):
+    outputs = []
+    for t in range(xa.shape[0]):
+        h = gru_reference(xa[t], h @ w_hh.T + (0 if b_hh is None else b_hh), h)
+        outputs.append(h)
+    return np.stack(outputs), h
+
+
 CASES = [
     OpCase("lstm_cell", lstm_cell, lstm_reference, [randn(3, 8, scale=2), randn(3, 2)]),
     OpCase("lstm_cell_h_only", lambda z, c: lstm_cell(z, c)[0], lambda z, c: lstm_reference(z, c)[0],
@@ -46,6 +54,11 @@ CASES = [
     # the whole layer as one op: outputs, h_T and c_T, gradients to xw, h0, c0 and W_hh
     OpCase("lstm_sequence", lstm_sequence, lstm_sequence_reference,
            [randn(4, 2, 12), randn(2, 3), randn(2, 3), randn(12, 3, scale=0.7)]),
+    # the whole GRU layer as one op, with and without b_hh
+    OpCase("gru_sequence", gru_sequence, gru_sequence_reference,
+           [randn(4, 2, 9), randn(2, 3), randn(9, 3, scale=0.7), randn(9)]),
+    OpCase("gru_sequence_no_bias", gru_sequence, gru_sequence_reference,
+           [randn(3, 2, 6), randn(2, 2), randn(6, 2, scale=0.7)]),
 ]
 
 test_forward, test_backward, test_double_backward = make_op_tests(CASES)
@@ -110,3 +123,29 @@ def test_lstm_sequence_matches_the_unrolled_cells():
 def test_lstm_sequence_rejects_mismatched_shapes():
     with pytest.raises(minidl.ShapeError, match=r"lstm_sequence: got shapes \(5, 2, 12\) and \(2, 4\)"):
         lstm_sequence(minidl.zeros(5, 2, 12), minidl.zeros(2, 4), minidl.zeros(2, 4), minidl.zeros(16, 4))
+
+
+def test_gru_sequence_matches_the_unrolled_cells():
+    """The fused GRU layer op and T fused cells chained by hand give the same outputs and gradients."""
+    rng = np.random.default_rng(2)
+    T, B, H = 5, 3, 4
+    arrays = [rng.standard_normal(s) for s in ((T, B, 3 * H), (B, H), (3 * H, H), (3 * H,))]
+    fused_in = [minidl.tensor(a, requires_grad=True) for a in arrays]
+    cells_in = [minidl.tensor(a, requires_grad=True) for a in arrays]
+    out, h = gru_sequence(*fused_in)
+    xa, h2, w, b = cells_in
+    outs = []
+    for t in range(T):
+        h2 = gru_cell(xa[t], h2 @ w.mT + b, h2)
+        outs.append(h2)
+    weights = rng.standard_normal((T, B, H))
+    ((out * minidl.tensor(weights)).sum() + (h * h).sum()).backward()
+    ((minidl.stack(outs) * minidl.tensor(weights)).sum() + (h2 * h2).sum()).backward()
+    np.testing.assert_allclose(out.detach().numpy(), minidl.stack(outs).detach().numpy(), rtol=1e-12)
+    for a, b in zip(fused_in, cells_in, strict=True):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_gru_sequence_rejects_mismatched_shapes():
+    with pytest.raises(minidl.ShapeError, match=r"gru_sequence: got shapes \(5, 2, 9\) and \(2, 4\)"):
+        gru_sequence(minidl.zeros(5, 2, 9), minidl.zeros(2, 4), minidl.zeros(12, 4))
