@@ -11,9 +11,9 @@ Training draws random windows for ``--time-budget`` seconds; we then report the 
 **bits per character** (cross-entropy / ln 2; knowing nothing costs log2(84) = 6.4 bits) and print a
 sample from ``GPT.generate`` (top-k sampling).
 
-Expected: about 2.6 bits per character after the default 4 minutes on a (shared) CPU core; the sample
+Expected: about 2.5 bits per character after the default 4 minutes on a (shared) CPU core; the sample
 shows speaker names and verse-like lines. In the same time the LSTM of ``char_lstm`` gets further
-(~2.4 bits): a transformer needs more steps than a CPU gives it in minutes. (For scale: nanoGPT's
+(~2.3 bits): a transformer needs more steps than a CPU gives it in minutes. (For scale: nanoGPT's
 6-layer, 384-wide model reaches a validation loss of 1.47 nats = 2.1 bits per character after minutes
 on a GPU, on the 1M-character tiny Shakespeare.)
 

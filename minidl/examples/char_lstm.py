@@ -10,7 +10,7 @@ then reports the validation loss in **bits per character** (the cross-entropy di
 model that knew nothing would pay log2(84) = 6.4 bits; a good char-rnn on Shakespeare reaches ~1.5)
 and prints a sample generated one character at a time, carrying the LSTM's state from step to step.
 
-Expected: about 2.4 bits per character after the default 4 minutes on a (shared) CPU core, with samples
+Expected: about 2.3 bits per character after the default 4 minutes on a (shared) CPU core, with samples
 that already look like a play (speaker names, line breaks, many real words).
 
     python -m minidl.examples char_lstm [--time-budget 240] [--hidden 256] [--sample-length 400]
