@@ -2,7 +2,8 @@
 
     python benchmarks/compare_torch.py [--workloads W1-B64 W5] [--repeat 5] [--markdown]
 
-Same shapes, same seeds, float32, 2 threads for everyone, and the frameworks *interleaved* in one run
+Same shapes, same seeds, float32, 2 threads for everyone (``OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=
+NUMBA_NUM_THREADS=1`` in the environment for one), and the frameworks *interleaved* in one run
 (round-robin, best of ``--repeat`` rounds) so that machine noise hits all of them alike. Prints ms per
 training step and the ratio to PyTorch (lower is better; <= 1.0 means minidl is as fast).
 PyTorch is optional (``pip install torch==2.13.0`` is the CPU build on the project's machines).
@@ -54,7 +55,10 @@ def main() -> None:
     for name in args.workloads:
         steps = {}
         for r in runners:
-            steps[r] = torch_step(name) if r == "torch" else minidl_step(name, r)
+            if r == "torch":
+                steps[r] = torch_step(name, threads=int(os.environ["OMP_NUM_THREADS"]))
+            else:
+                steps[r] = minidl_step(name, r)
             for _ in range(2):  # warm-up: JIT compilation, allocator, caches
                 steps[r]()
         best = {r: float("inf") for r in runners}
