@@ -1,13 +1,14 @@
 """minidl keeps freed arrays in glibc's heap (``minidl.backends.allocator``): a step that allocates
 and frees the same large arrays stops paying a page fault per 4 KiB of them."""
 
-import platform
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the tuning applies to glibc only")
+from minidl.backends.allocator import is_glibc
+
+pytestmark = pytest.mark.skipif(not is_glibc(), reason="the tuning applies to glibc only")
 
 # Twenty "steps", each holding ten 4 MiB activations at once and then freeing them all, as a training
 # step does; print whether the tuning is on and how many page faults the steps after the first took.
