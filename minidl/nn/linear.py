@@ -16,18 +16,9 @@ from minidl.creation import empty
 from minidl.nn import init
 from minidl.nn.module import Module
 from minidl.nn.parameter import Parameter
-from minidl.ops.elementwise import add
-from minidl.ops.matmul import matmul
+from minidl.ops.matmul import linear  # y = x W^T + b as one op (also nn.functional.linear)
 from minidl.random import Generator
 from minidl.tensor import Tensor
-
-
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = x W^T + b for x of shape (*, in_features) and W of shape (out_features, in_features)."""
-    if x.ndim > 2:  # fold the leading axes into one: one 2-d matmul, and dW needs no broadcast sum
-        return linear(x.reshape(-1, x.shape[-1]), weight, bias).reshape(*x.shape[:-1], weight.shape[0])
-    y = matmul(x, weight.mT)
-    return y if bias is None else add(y, bias)
 
 
 class Linear(Module):

@@ -54,6 +54,57 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return c
 
 
+class Linear(Function):
+    """y = x W^T + b for x (N, in), W (out, in) and b (out,) or no bias.
+
+    dL/dx = dL/dy W,   dL/dW = dL/dy^T x,   dL/db = dL/dy summed over the N rows.
+
+    One op instead of transpose + matmul + add: besides two fewer graph nodes, dL/dW is computed
+    directly in W's own (out, in) layout. Through ``matmul(x, W.mT)`` it would arrive as the transpose
+    of x^T dL/dy, a strided view that every fused optimizer kernel would first have to copy (30% of
+    an MLP's training step on the numba backend).
+    """
+
+    def forward(self, x, w, b=None):
+        y = self.backend.matmul(x, w.T)
+        if b is None:
+            return y
+        if b.dtype == y.dtype:
+            y += b
+            return y
+        return y + b
+
+    def backward(self, gy):
+        x, w = self.inputs[0], self.inputs[1]
+        gx = matmul(gy, w) if x.requires_grad else None
+        gw = matmul(swapaxes(gy, 0, 1), x) if w.requires_grad else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        gb = gy.sum(axis=0) if self.inputs[2].requires_grad else None
+        return gx, gw, gb
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b for x of shape (*, in_features), W (out_features, in_features), b (out_features,).
+
+    Leading axes of x are folded into one before the product (one 2-d matmul; dW needs no sum over
+    a broadcast batch), and unfolded after.
+
+    >>> import minidl
+    >>> linear(minidl.ones(4, 3), minidl.ones(2, 3), minidl.tensor([0.0, 1.0])).tolist()[0]
+    [3.0, 4.0]
+    """
+    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1] \
+            or (bias is not None and tuple(bias.shape) != (weight.shape[0],)):
+        shapes = (x.shape, weight.shape) + (() if bias is None else (bias.shape,))
+        raise shape_error("linear", *shapes, expected="x (*, in_features), weight (out_features, in_features) "
+                                                      "and bias (out_features,)")
+    if x.ndim != 2:
+        y = linear(x.reshape(-1, x.shape[-1]), weight, bias)
+        return y.reshape(*x.shape[:-1], weight.shape[0])
+    return Linear()(x, weight) if bias is None else Linear()(x, weight, bias)
+
+
 class Einsum(Function):
     """y = einsum(subscripts, *operands);  the gradient of operand i is the einsum of dL/dy with
     every other operand into operand i's subscripts (then broadcast over the letters that only

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import minidl
+from minidl.ops.matmul import linear
 from minidl.testing import OpCase, fixed, integers, make_op_tests, randn
 
 IDX = np.array([2, 0, 2, 1])  # a repeated index: its gradient must accumulate
@@ -48,6 +49,10 @@ CASES = [
     OpCase("matmul_vec_mat", lambda a, b: a @ b, np.matmul, [randn(4), randn(2, 4, 3)]),
     OpCase("matmul_mat_vec", lambda a, b: minidl.matmul(a, b), np.matmul, [randn(3, 4), randn(4)]),
     OpCase("matmul_vec_vec", lambda a, b: a @ b, np.matmul, [randn(4), randn(4)]),
+    # linear: y = x W^T + b as one op, 2-d, with leading axes folded, 1-d, and without bias
+    OpCase("linear", linear, lambda x, w, b: x @ w.T + b, [randn(4, 3), randn(2, 3), randn(2)]),
+    OpCase("linear_3d", linear, lambda x, w, b: x @ w.T + b, [randn(2, 3, 4), randn(5, 4), randn(5)]),
+    OpCase("linear_1d_no_bias", linear, lambda x, w: x @ w.T, [randn(3), randn(2, 3)]),
     OpCase("einsum_bmm", lambda a, b: minidl.einsum("bij,bjk->bik", a, b), lambda a, b: np.einsum("bij,bjk->bik", a, b),
            [randn(2, 3, 4), randn(2, 4, 2)]),
     OpCase("einsum_reduce", lambda a: minidl.einsum("ij->j", a), lambda a: np.einsum("ij->j", a), [randn(3, 4)]),
@@ -96,3 +101,19 @@ def test_astype_gradient_comes_back_in_the_input_dtype():
     (y * y).sum().backward()
     assert x.grad.dtype == np.float64
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+
+
+def test_linear_weight_gradient_has_the_weights_layout():
+    """dL/dW arrives C-contiguous like W itself, so optimizer kernels update it without a copy."""
+    x, w, b = minidl.randn(8, 5), minidl.randn(3, 5, requires_grad=True), minidl.randn(3, requires_grad=True)
+    linear(x, w, b).sum().backward()
+    assert w.grad.data.flags.c_contiguous and w.grad.shape == (3, 5)
+    np.testing.assert_allclose(w.grad.numpy(), np.ones((8, 3)).T @ x.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(b.grad.numpy(), np.full(3, 8.0))
+
+
+def test_linear_rejects_mismatched_shapes():
+    with pytest.raises(minidl.ShapeError, match=r"linear: got shapes \(4, 3\) and \(2, 5\)"):
+        linear(minidl.zeros(4, 3), minidl.zeros(2, 5))
+    with pytest.raises(minidl.ShapeError, match=r"linear: got shapes \(4, 3\) and \(2, 3\) and \(3,\)"):
+        linear(minidl.zeros(4, 3), minidl.zeros(2, 3), minidl.zeros(3))
