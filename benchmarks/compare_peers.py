@@ -56,7 +56,8 @@ def dezero_step(name: str):
             def __init__(self):
                 super().__init__()
                 self.c1, self.c2 = L.Conv2d(6, 5, in_channels=3), L.Conv2d(16, 5, in_channels=6)
-                self.f1, self.f2, self.f3 = L.Linear(120, in_size=400), L.Linear(84, in_size=120), L.Linear(10, in_size=84)
+                self.f1, self.f2 = L.Linear(120, in_size=400), L.Linear(84, in_size=120)
+                self.f3 = L.Linear(10, in_size=84)
 
             def forward(self, x):
                 h = F.pooling(F.relu(self.c1(x)), 2, 2)
@@ -69,7 +70,8 @@ def dezero_step(name: str):
         class Net(Model):
             def __init__(self):
                 super().__init__()
-                self.l1, self.l2, self.l3 = L.Linear(512, in_size=784), L.Linear(512, in_size=512), L.Linear(10, in_size=512)
+                self.l1, self.l2 = L.Linear(512, in_size=784), L.Linear(512, in_size=512)
+                self.l3 = L.Linear(10, in_size=512)
 
             def forward(self, x):
                 return self.l3(F.relu(self.l2(F.relu(self.l1(x)))))
@@ -150,7 +152,8 @@ def chainer_step(name: str):
             def __init__(self):
                 super().__init__()
                 with self.init_scope():
-                    self.emb, self.lstm, self.head = L.EmbedID(65, 128), L.NStepLSTM(1, 128, 256, 0.0), L.Linear(256, 65)
+                    self.emb, self.head = L.EmbedID(65, 128), L.Linear(256, 65)
+                    self.lstm = L.NStepLSTM(1, 128, 256, 0.0)
 
             def forward(self, idx, target):
                 _, _, hs = self.lstm(None, None, [self.emb(row) for row in idx])
