@@ -16,8 +16,9 @@ The models and the training loop follow the mnist1d repository (``notebooks/mode
 Each is trained with Adam (lr 0.01), cross-entropy, batches of 100 taken in order (no shuffling),
 for 6000 steps, seed 42. We report the test accuracy at the end of training.
 
-Expected (measured here, ~100 s on one CPU core): 31.3%, 65.0%, 94.0%, 91.2%. The repository's own
-PyTorch notebook gets 31.5%, 65.1%, 92.3%, 89.1%: the MLP lands under the paper's figure there too.
+Expected (measured here, ~100 s on one CPU core): 31.3%, 63.2%, 92.9%, 91.1% (one run each; they move
+by ~2 points between versions of minidl). The repository's own PyTorch notebook gets 31.5%, 65.1%,
+92.3%, 89.1%: the MLP lands under the paper's figure there too.
 
     python -m minidl.examples mnist1d [--steps 6000] [--models linear,mlp,cnn,gru] [--quick]
 """
