@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -26,6 +25,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
+from benchmarks.compare_torch import measure_ms  # noqa: E402
 from benchmarks.workloads import WORKLOADS, _data  # noqa: E402
 
 PEER_WORKLOADS = [w for w in WORKLOADS if WORKLOADS[w][0] != "gpt"]
@@ -92,14 +92,7 @@ def dezero_step(name: str):
         model = Net()
         opt = optimizers.Adam(1e-3).setup(model)
 
-    def step():
-        loss = model(x, y) if kind == "lstm" else F.softmax_cross_entropy(model(x), y)
-        model.cleargrads()
-        loss.backward()
-        opt.update()
-        return float(loss.data)
-
-    return step
+    return _training_step(model, opt, F.softmax_cross_entropy, kind, x, y)
 
 
 def chainer_step(name: str):
@@ -161,14 +154,19 @@ def chainer_step(name: str):
                 return F.softmax_cross_entropy(logits, target.reshape(-1))
         model, opt = Net(), optimizers.Adam(alpha=1e-3)
     opt.setup(model)
-    target = y.astype(np.int32)
+    return _training_step(model, opt, F.softmax_cross_entropy, kind, x, y)
 
-    def step():
-        loss = model(x, target) if kind == "lstm" else F.softmax_cross_entropy(model(x), target)
+
+def _training_step(model, opt, cross_entropy, kind: str, x: np.ndarray, y: np.ndarray):
+    """One step in either library (their APIs agree here): loss, cleargrads, backward, update.
+    The LSTM models compute their own loss over the sequence from (tokens, targets)."""
+
+    def step() -> float:
+        loss = model(x, y) if kind == "lstm" else cross_entropy(model(x), y)
         model.cleargrads()
         loss.backward()
         opt.update()
-        return float(loss.array)
+        return float(loss.data)
 
     return step
 
@@ -187,10 +185,7 @@ def main() -> None:
         best = dict.fromkeys(steps, float("inf"))
         for _ in range(args.repeat):
             for k, s in steps.items():
-                t0 = time.perf_counter()
-                for _ in range(args.number):
-                    s()
-                best[k] = min(best[k], (time.perf_counter() - t0) / args.number * 1e3)
+                best[k] = min(best[k], measure_ms(s, args.number))
         assert all(np.isfinite(v) for v in losses.values()), losses
         print(f"| {name} | {best['dezero']:.1f} | {best['chainer']:.1f} |", flush=True)
 

@@ -43,7 +43,7 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 def erf_array(xp: Any, x: Any) -> Any:
     """erf of an array, vectorised, to about 1e-15 (float64).
 
-    float32 numpy arrays get a rational approximation (``_erf_float32``, 4x faster than SciPy, which
+    float32 numpy arrays get a rational approximation (``_erf_float32``, 1.6x faster than SciPy, which
     computes in float64). Otherwise SciPy's C implementation when it is installed (numpy arrays) or
     ``cupyx``'s (cupy arrays); without them this readable pure-array version, 10x slower:
 
@@ -51,7 +51,7 @@ def erf_array(xp: Any, x: Any) -> Any:
       whose terms are all positive (no cancellation), evaluated in nested (Horner) form;
     * |x| >= 2: the continued fraction  erfc(x) = e^(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))).
     """
-    if x.dtype == xp.float32 and xp.__name__ == "numpy":  # 4x faster than SciPy's (float64) erf
+    if x.dtype == xp.float32 and xp.__name__ == "numpy":  # 1.6x faster than SciPy's (float64) erf
         return _erf_float32(xp, x)
     fast = _fast_erf(xp)
     if fast is not None:
@@ -83,8 +83,9 @@ _ERF32_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
 
 def _erf_float32(xp: Any, x: Any) -> Any:
     """erf of a float32 array: x P(x^2) / Q(x^2) with x clamped to [-4, 4] (beyond, erf is +-1 in
-    float32). Twelve multiply-adds and a division, all in float32, in place: 35x faster than the
-    float64 series and within 4.5e-7 of the exact erf (measured against ``math.erf`` on 2M points)."""
+    float32). Twelve multiply-adds and a division, all in float32, in place: on (16, 64, 512), 6.4 ms
+    against SciPy's 10.2 ms (interleaved) and 63 ms for the float64 series below; within 4.5e-7 of the
+    exact erf (measured against ``math.erf`` on 2M points)."""
     x = xp.clip(x, -4.0, 4.0)
     x2 = x * x
     p = xp.full_like(x, _ERF32_P[0])

@@ -174,10 +174,11 @@ class GRUSequence(Function):
         for t in range(T - 1, -1, -1):
             ga_all[t], gb_all[t], gh_prev = backend.gru_cell_backward(gh + g_out[t], self.acts[t], self.hs[t])
             gh = gh_prev + backend.matmul(gb_all[t], w)  # h_{t-1} also reaches h_t through b_t
-        g_w = backend.matmul(gb_all.reshape(T * B, 3 * H).T, self.hs[:T].reshape(T * B, H))  # one big matmul
+        gb_rows = gb_all.reshape(T * B, 3 * H)
+        g_w = backend.matmul(gb_rows.T, self.hs[:T].reshape(T * B, H))  # one big matmul
         grads = [ga_all, gh, g_w]
         if len(self.inputs) == 4:
-            grads.append(gb_all.reshape(T * B, 3 * H).sum(axis=0))
+            grads.append(gb_rows.sum(axis=0))
         return tuple(Tensor._wrap(g, backend, False) for g in grads)
 
 

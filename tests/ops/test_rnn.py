@@ -99,25 +99,42 @@ def test_backprop_through_1000_steps():
     assert x.grad.dtype == np.float32 and np.isfinite(x.grad.numpy()).all()
 
 
-def test_lstm_sequence_matches_the_unrolled_cells():
-    """The fused layer op and T fused cells chained by hand give the same outputs and gradients."""
-    rng = np.random.default_rng(1)
-    T, B, H = 6, 3, 4
-    arrays = [rng.standard_normal(s) for s in ((T, B, 4 * H), (B, H), (B, H), (4 * H, H))]
+def _lstm_by_cells(xw, h, c, w):
+    outs = []
+    for t in range(xw.shape[0]):
+        h, c = lstm_cell(xw[t] + h @ w.mT, c)
+        outs.append(h)
+    return minidl.stack(outs), h, c
+
+
+def _gru_by_cells(xa, h, w, b):
+    outs = []
+    for t in range(xa.shape[0]):
+        h = gru_cell(xa[t], h @ w.mT + b, h)
+        outs.append(h)
+    return minidl.stack(outs), h
+
+
+def _assert_fused_matches_unrolled(fused, by_cells, shapes, state_loss, seed):
+    """Run the fused layer op and the same layer as T fused cells chained by hand on the same float64
+    inputs; the outputs and the gradients of every input must agree."""
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(s) for s in shapes]
     fused_in = [minidl.tensor(a, requires_grad=True) for a in arrays]
     cells_in = [minidl.tensor(a, requires_grad=True) for a in arrays]
-    out, h, c = lstm_sequence(*fused_in)
-    xw, h2, c2, w = cells_in
-    outs = []
-    for t in range(T):
-        h2, c2 = lstm_cell(xw[t] + h2 @ w.mT, c2)
-        outs.append(h2)
-    weights = rng.standard_normal((T, B, H))
-    ((out * minidl.tensor(weights)).sum() + (h * c).sum()).backward()
-    ((minidl.stack(outs) * minidl.tensor(weights)).sum() + (h2 * c2).sum()).backward()
-    np.testing.assert_allclose(out.detach().numpy(), minidl.stack(outs).detach().numpy(), rtol=1e-12)
+    fused_out, cells_out = fused(*fused_in), by_cells(*cells_in)
+    weights = minidl.tensor(rng.standard_normal(fused_out[0].shape))
+    for out, *states in (fused_out, cells_out):
+        ((out * weights).sum() + state_loss(*states)).backward()
+    np.testing.assert_allclose(fused_out[0].detach().numpy(), cells_out[0].detach().numpy(), rtol=1e-12)
     for a, b in zip(fused_in, cells_in, strict=True):
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_lstm_sequence_matches_the_unrolled_cells():
+    T, B, H = 6, 3, 4
+    _assert_fused_matches_unrolled(lstm_sequence, _lstm_by_cells, ((T, B, 4 * H), (B, H), (B, H), (4 * H, H)),
+                                   lambda h, c: (h * c).sum(), seed=1)
 
 
 def test_lstm_sequence_rejects_mismatched_shapes():
@@ -126,24 +143,9 @@ def test_lstm_sequence_rejects_mismatched_shapes():
 
 
 def test_gru_sequence_matches_the_unrolled_cells():
-    """The fused GRU layer op and T fused cells chained by hand give the same outputs and gradients."""
-    rng = np.random.default_rng(2)
     T, B, H = 5, 3, 4
-    arrays = [rng.standard_normal(s) for s in ((T, B, 3 * H), (B, H), (3 * H, H), (3 * H,))]
-    fused_in = [minidl.tensor(a, requires_grad=True) for a in arrays]
-    cells_in = [minidl.tensor(a, requires_grad=True) for a in arrays]
-    out, h = gru_sequence(*fused_in)
-    xa, h2, w, b = cells_in
-    outs = []
-    for t in range(T):
-        h2 = gru_cell(xa[t], h2 @ w.mT + b, h2)
-        outs.append(h2)
-    weights = rng.standard_normal((T, B, H))
-    ((out * minidl.tensor(weights)).sum() + (h * h).sum()).backward()
-    ((minidl.stack(outs) * minidl.tensor(weights)).sum() + (h2 * h2).sum()).backward()
-    np.testing.assert_allclose(out.detach().numpy(), minidl.stack(outs).detach().numpy(), rtol=1e-12)
-    for a, b in zip(fused_in, cells_in, strict=True):
-        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-10, atol=1e-12)
+    _assert_fused_matches_unrolled(gru_sequence, _gru_by_cells, ((T, B, 3 * H), (B, H), (3 * H, H), (3 * H,)),
+                                   lambda h: (h * h).sum(), seed=2)
 
 
 def test_gru_sequence_rejects_mismatched_shapes():
