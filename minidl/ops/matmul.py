@@ -91,8 +91,9 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     a broadcast batch), and unfolded after.
 
     >>> import minidl
-    >>> linear(minidl.ones(4, 3), minidl.ones(2, 3), minidl.tensor([0.0, 1.0])).tolist()[0]
-    [3.0, 4.0]
+    >>> y = linear(minidl.ones(4, 3), minidl.ones(2, 3), minidl.tensor([0.0, 1.0]))
+    >>> y.shape, y.tolist()[0]
+    ((4, 2), [3.0, 4.0])
     """
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1] \
             or (bias is not None and tuple(bias.shape) != (weight.shape[0],)):
