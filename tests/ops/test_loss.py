@@ -43,6 +43,13 @@ def _huber(d, delta):
     return np.where(np.abs(d) < delta, 0.5 * d * d, delta * (np.abs(d) - 0.5 * delta))
 
 
+def _ce_ignore_mean_ref(x):
+    """Unweighted mean over the rows that are not ignored: 3 valid rows of 5, so the sum is divided by 3."""
+    rows = np.flatnonzero(T_IGN != -100)
+    logp = x[rows] - np.log(np.exp(x[rows]).sum(-1, keepdims=True))
+    return -logp[np.arange(len(rows)), T_IGN[rows]].sum() / len(rows)
+
+
 def _nll_ref(x):
     rows = [(i, t) for i, t in enumerate(T_IGN) if t != -100]
     return -sum(W[t] * x[i, t] for i, t in rows) / sum(W[t] for _, t in rows)
@@ -58,6 +65,9 @@ CASES = [
     OpCase("cross_entropy", lambda x: L.cross_entropy(x, T), lambda x: _ce_ref(x, T), [randn(5, 4)]),
     OpCase("cross_entropy_sum", lambda x: L.cross_entropy(x, T, reduction="sum"),
            lambda x: _ce_ref(x, T, reduction="sum"), [randn(5, 4)]),
+    OpCase("cross_entropy_ignore_mean", lambda x: L.cross_entropy(x, T_IGN), _ce_ignore_mean_ref, [randn(5, 4)]),
+    OpCase("nll_loss_ignore_mean", lambda x: L.nll_loss(x, T_IGN),
+           lambda x: -x[[0, 2, 3], T_IGN[[0, 2, 3]]].mean(), [randn(5, 4)]),
     OpCase("cross_entropy_weight_ignore", lambda x: L.cross_entropy(x, T_IGN, weight=W.astype(x.dtype)),
            lambda x: _ce_ref(x, T_IGN, W), [randn(5, 4)]),
     OpCase("cross_entropy_label_smoothing", lambda x: L.cross_entropy(x, T_IGN, weight=W, label_smoothing=0.1,
