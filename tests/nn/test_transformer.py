@@ -171,6 +171,53 @@ def test_encoder_matches_torch(norm_first, activation):
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
 
 
+def _np_layer_norm(x, weight, bias, eps=1e-5):
+    mu = x.mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps) * weight + bias
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_encoder_layer_is_its_composition(norm_first):
+    """One layer against its formula in NumPy, with norm1 and norm2 given different random weights and biases
+    (the default ones and zeros cannot tell the two norms apart, nor a skipped norm2 from a present one):
+    pre-norm   y = h + FF(norm2(h)),   h = x + SA(norm1(x));
+    post-norm  y = norm2(h + FF(h)),   h = norm1(x + SA(x));   FF(z) = linear2(relu(linear1(z)))."""
+    layer = nn.TransformerEncoderLayer(6, 2, 10, dropout=0.0, batch_first=True, norm_first=norm_first,
+                                       dtype="float64")
+    rng = np.random.default_rng(3)
+    state = {k: v.numpy() for k, v in layer.state_dict().items()}
+    for name in ("norm1", "norm2"):
+        state[f"{name}.weight"] = rng.uniform(0.5, 2.0, 6)
+        state[f"{name}.bias"] = rng.standard_normal(6)
+    state["self_attn.in_proj_bias"] = rng.standard_normal(18) * 0.1
+    layer.load_state_dict(state)
+    x = rng.standard_normal((2, 4, 6))
+    got = layer(minidl.tensor(x)).detach().numpy()
+
+    attn = {k.removeprefix("self_attn."): v for k, v in state.items() if k.startswith("self_attn.")}
+
+    def sa(z):
+        return np_mha(z, z, z, attn, 2)[0]
+
+    def ff(z):
+        return np.maximum(z @ state["linear1.weight"].T + state["linear1.bias"], 0) @ state["linear2.weight"].T \
+            + state["linear2.bias"]
+
+    def norm1(z):
+        return _np_layer_norm(z, state["norm1.weight"], state["norm1.bias"])
+
+    def norm2(z):
+        return _np_layer_norm(z, state["norm2.weight"], state["norm2.bias"])
+
+    if norm_first:
+        h = x + sa(norm1(x))
+        want = h + ff(norm2(h))
+    else:
+        h = norm1(x + sa(x))
+        want = norm2(h + ff(h))
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
 def test_encoder_layers_are_independent_deep_copies():
     """TransformerEncoder deep-copies its layer: same starting values, separate Parameters, same backend."""
     enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0), 2)
