@@ -71,6 +71,40 @@ def test_shared_subexpression_gets_both_contributions():
     assert x.grad.item() == pytest.approx(4 + 12)
 
 
+def test_leaves_given_the_same_gradient_array_get_separate_grads():
+    """``x + y`` hands one gradient array to both inputs: each leaf's .grad must own its memory."""
+    x, y = minidl.ones(3, requires_grad=True), minidl.ones(3, requires_grad=True)
+    (x + y).sum().backward()
+    assert not np.shares_memory(x.grad.numpy(), y.grad.numpy())
+    x.grad.numpy()[:] = 7.0  # an in-place update of one gradient (clipping, say) leaves the other alone
+    np.testing.assert_array_equal(y.grad.numpy(), [1.0, 1.0, 1.0])
+    # the same through an explicit root gradient, which the caller still holds
+    a, b = minidl.ones(2, requires_grad=True), minidl.ones(2, requires_grad=True)
+    g = np.array([2.0, 3.0], dtype=np.float32)
+    (a + b).backward(minidl.tensor(g))
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    assert not np.shares_memory(a.grad.numpy(), g) and not np.shares_memory(b.grad.numpy(), g)
+    np.testing.assert_array_equal(a.grad.numpy(), g)
+    np.testing.assert_array_equal(b.grad.numpy(), g)
+
+
+@pytest.mark.parametrize(("small", "large"), [((4, 1), (4, 5)), ((1, 5), (4, 5)), ((1, 1), (4, 5)), ((5,), (4, 5))])
+def test_broadcast_inputs_get_gradients_summed_back_to_their_shape(small, large):
+    """(4, 1) + (4, 5): each of the 4 values was used 5 times, so its gradient is 5 (same rank and lower rank)."""
+    a, b = minidl.ones(*small, requires_grad=True), minidl.ones(*large, requires_grad=True)
+    (a + b).sum().backward()
+    expected = np.full(small, np.prod(large) / np.prod(small))
+    assert a.grad.shape == small
+    np.testing.assert_array_equal(a.grad.numpy(), expected)
+    np.testing.assert_array_equal(b.grad.numpy(), np.ones(large))
+    w = np.arange(20.0).reshape(4, 5)  # a non-uniform upstream gradient: sums, not counts
+    a.zero_grad()
+    (a * minidl.tensor(w)).sum().backward()
+    padded = (1,) * (len(large) - len(small)) + small  # small's shape as broadcasting lines it up
+    axes = tuple(i for i, n in enumerate(padded) if n == 1)
+    np.testing.assert_array_equal(a.grad.numpy(), w.sum(axis=axes, keepdims=True).reshape(small))
+
+
 def test_second_backward_through_freed_graph_raises():
     x = minidl.tensor([1.0], requires_grad=True)
     y = (x.exp() * 2).sum()
