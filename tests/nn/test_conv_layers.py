@@ -120,11 +120,39 @@ def test_batch_norm_cumulative_average_and_no_tracking():
         nn.BatchNorm1d(3)(minidl.randn(4, 2))
 
 
-def test_batch_norm_gradients_flow_to_weight_and_bias():
-    bn = nn.BatchNorm2d(2)
-    x = minidl.randn(3, 2, 2, 2, requires_grad=True)
-    (bn(x) * minidl.randn(3, 2, 2, 2)).sum().backward()
-    assert bn.weight.grad.shape == bn.bias.grad.shape == (2,) and x.grad.dtype == np.float32
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_gradients_match_the_closed_form(dtype):
+    """L = sum(g * y), y = w xhat + b, xhat = (x - mean) / sqrt(var + eps) per channel over m = N*H*W values:
+    dL/db = sum g,  dL/dw = sum g xhat,  dL/dx = w / sqrt(var + eps) * (g - mean(g) - xhat mean(g xhat)).
+    In eval mode the statistics are constants: dL/dx = g w / sqrt(running_var + eps)."""
+    rng = np.random.default_rng(0)
+    bn = nn.BatchNorm2d(2, dtype=dtype)
+    w, b = rng.uniform(0.5, 2.0, 2), rng.standard_normal(2)
+    bn.load_state_dict({**{k: v.numpy() for k, v in bn.state_dict().items()}, "weight": w, "bias": b})
+    x0, g = rng.standard_normal((3, 2, 2, 2)) * 2 + 1, rng.standard_normal((3, 2, 2, 2))
+    x = minidl.tensor(x0.astype(dtype), requires_grad=True)
+    (bn(x) * minidl.tensor(g.astype(dtype))).sum().backward()
+
+    axes, c = (0, 2, 3), (1, 2, 1, 1)
+    rstd = 1 / np.sqrt(x0.var(axes, keepdims=True) + 1e-5)
+    xhat = (x0 - x0.mean(axes, keepdims=True)) * rstd
+    gx = w.reshape(c) * rstd * (g - g.mean(axes, keepdims=True) - xhat * (g * xhat).mean(axes, keepdims=True))
+    tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-12}
+    np.testing.assert_allclose(bn.bias.grad.numpy(), g.sum(axes), **tol)
+    np.testing.assert_allclose(bn.weight.grad.numpy(), (g * xhat).sum(axes), **tol)
+    np.testing.assert_allclose(x.grad.numpy(), gx, **tol)
+    assert bn.weight.grad.dtype == bn.bias.grad.dtype == x.grad.dtype == dtype
+
+    bn.eval()
+    bn.zero_grad()
+    x = minidl.tensor(x0.astype(dtype), requires_grad=True)
+    (bn(x) * minidl.tensor(g.astype(dtype))).sum().backward()
+    running_var = bn.running_var.numpy().astype(np.float64).reshape(c)
+    running_mean = bn.running_mean.numpy().astype(np.float64).reshape(c)
+    np.testing.assert_allclose(x.grad.numpy(), g * w.reshape(c) / np.sqrt(running_var + 1e-5), **tol)
+    xhat_eval = (x0 - running_mean) / np.sqrt(running_var + 1e-5)
+    np.testing.assert_allclose(bn.weight.grad.numpy(), (g * xhat_eval).sum(axes), **tol)
+    np.testing.assert_allclose(bn.bias.grad.numpy(), g.sum(axes), **tol)
 
 
 def test_layer_and_group_norm_layers():
