@@ -2,7 +2,11 @@
 
 Every hook gets the ``FitState`` (model, optimizer, scheduler, epoch, history, ``stop_training``); the
 batch and epoch hooks also get the logs (``{"loss": ..., "val_accuracy": ..., "lr": ...}`` per epoch).
-Callbacks run in the order given, after ``fit``'s own ``scheduler``.
+Callbacks run in the order given, after ``fit``'s own ``scheduler``; at the end of an epoch every
+``LRSchedulerCallback`` steps before the other callbacks, so that a checkpoint saves the stepped schedule.
+
+A callback with something to resume (a ``ModelCheckpoint``'s best value) returns it from ``state_dict()``:
+checkpoints store it under its ``state_key`` and ``load_checkpoint(..., callbacks=...)`` restores it.
 
 >>> from minidl.train import fit
 >>> from minidl.train.callbacks import EarlyStopping, ModelCheckpoint
@@ -33,6 +37,18 @@ class Callback:
     def on_epoch_end(self, state: Any, logs: dict[str, float]) -> None: ...
 
     def on_train_end(self, state: Any) -> None: ...
+
+    @property
+    def state_key(self) -> str:
+        """The name this callback's state has in a checkpoint (unique among the callbacks of one run)."""
+        return type(self).__qualname__
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs from this callback (nothing by default)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""
 
 
 def _mode(mode: str, monitor: str) -> str:
@@ -109,33 +125,80 @@ class ModelCheckpoint(Callback, _Monitor):
     """Save a checkpoint (``minidl.save``) at the end of epochs.
 
     ``filepath`` may hold fields of the logs: ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"`` (``epoch`` counts
-    from 1). ``save_best_only=True`` writes only when ``monitor`` improves (the *best* model); otherwise
-    every epoch (the *last* one, or one file per epoch with ``{epoch}``). The file holds the model, and
-    unless ``save_weights_only`` the optimizer, scheduler, epoch, history and random generators, which
-    is what ``load_checkpoint`` needs to resume training bit-identically.
+    from 1). ``save_best_only=True`` writes only when ``monitor`` improves on the best so far (the *best*
+    model), starting from ``initial_value_threshold`` when given (Keras's argument); otherwise every epoch
+    (the *last* one, or one file per epoch with ``{epoch}``). The file holds the model, and unless
+    ``save_weights_only`` the optimizer, every scheduler of the run, epoch, history, random generators and
+    the callbacks' states (the best values), which is what ``load_checkpoint`` needs to resume training
+    bit-identically. Pass this callback to ``load_checkpoint(..., callbacks=[...])`` when resuming, so that
+    a worse epoch after the resume cannot overwrite the best file.
     """
 
     def __init__(self, filepath: str | Path, monitor: str = "val_loss", mode: str = "auto",
-                 save_best_only: bool = False, save_weights_only: bool = False, min_delta: float = 0.0) -> None:
+                 save_best_only: bool = False, save_weights_only: bool = False, min_delta: float = 0.0,
+                 initial_value_threshold: float | None = None) -> None:
         _Monitor.__init__(self, monitor, mode, min_delta)
         self.filepath, self.save_best_only, self.save_weights_only = str(filepath), save_best_only, save_weights_only
+        if initial_value_threshold is not None:
+            self.best = float(initial_value_threshold)
         self.last_saved: Path | None = None
+        self._tracked_epoch: int | None = None  # the last epoch whose value went into ``best``
+        self._improved_epoch: int | None = None  # the last epoch that improved on ``best``
+
+    @property
+    def state_key(self) -> str:
+        return f"ModelCheckpoint{{'monitor': {self.monitor!r}, 'mode': {self.mode!r}}}"
+
+    def state_dict(self) -> dict[str, Any]:
+        if not self.save_best_only:
+            return {}
+        return {"monitor": self.monitor, "mode": self.mode, "best": self.best}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take the best value of the run that saved ``state`` (it replaces ``initial_value_threshold``)."""
+        if (state.get("monitor"), state.get("mode")) != (self.monitor, self.mode):
+            raise ValueError(f"ModelCheckpoint: the saved best is of {state.get('monitor')!r} (mode "
+                             f"{state.get('mode')!r}); this callback expects {self.monitor!r} (mode {self.mode!r})")
+        self.best = float(state["best"])
+
+    def on_train_begin(self, state: Any) -> None:
+        self._tracked_epoch = self._improved_epoch = None
+
+    def _track(self, epoch: int, logs: dict[str, float]) -> None:
+        """Take this epoch's value into ``best`` (once per epoch)."""
+        if not self.save_best_only or self._tracked_epoch == epoch:
+            return
+        self._tracked_epoch = epoch
+        value = _monitored(logs, self.monitor, "ModelCheckpoint")
+        if self.improved(value):
+            self.best, self._improved_epoch = value, epoch
 
     def on_epoch_end(self, state: Any, logs: dict[str, float]) -> None:
-        if self.save_best_only:
-            value = _monitored(logs, self.monitor, "ModelCheckpoint")
-            if not self.improved(value):
-                return
-            self.best = value
+        # Every ModelCheckpoint of the run takes this epoch's value first, so that whichever saves stores the
+        # best values *after* this epoch (also when a "last" checkpoint is listed before the "best" one).
+        for cb in (*state.callbacks, self):
+            if isinstance(cb, ModelCheckpoint):
+                cb._track(state.epoch, logs)
+        if self.save_best_only and self._improved_epoch != state.epoch:
+            return
         path = Path(self.filepath.format(epoch=state.epoch + 1, **logs))
         if self.save_weights_only:
             from minidl.io import save
 
             save(state.model.state_dict(), path)
         else:
-            save_checkpoint(path, state.model, state.optimizer, state.scheduler, epoch=state.epoch + 1,
-                            history=state.history, loader=state.train_loader)
+            save_checkpoint(path, state.model, state.optimizer, _schedulers(state), epoch=state.epoch + 1,
+                            history=state.history, loader=state.train_loader,
+                            callbacks=[cb for cb in state.callbacks if cb is not self] + [self])
         self.last_saved = path
+
+
+def _schedulers(state: Any) -> Any:
+    """The run's schedulers (None, one, or a list): ``fit``'s own first, then its ``LRSchedulerCallback``s'."""
+    found = [cb.scheduler for cb in state.callbacks if isinstance(cb, LRSchedulerCallback)]
+    if state.scheduler is not None and all(s is not state.scheduler for s in found):
+        found.insert(0, state.scheduler)
+    return found[0] if len(found) == 1 else found or None
 
 
 class LRSchedulerCallback(Callback):

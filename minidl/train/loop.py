@@ -126,6 +126,7 @@ class FitState:
     train_loader: Any = None
     progress: Progress = field(default_factory=lambda: Progress(False))
     stop_training: bool = False
+    callbacks: list[Any] = field(default_factory=list)  # all of them, fit's scheduler callback first
 
 
 # ----------------------------------------------------------------------------- batches
@@ -241,6 +242,7 @@ def fit(model: Any, loss_fn: Any, optimizer: Optimizer, train_loader: Iterable[A
         callbacks: ``minidl.train.callbacks`` objects (EarlyStopping, ModelCheckpoint, CSVLogger, ...).
         scheduler: stepped once per epoch, after validation; a ``ReduceLROnPlateau`` gets ``val_loss``
             (``loss`` without validation). For per-batch schedules use ``LRSchedulerCallback(s, "step")``.
+            Schedulers step before the other callbacks' ``on_epoch_end``, so checkpoints save them stepped.
         verbose: progress per epoch (a tqdm bar in a terminal, one line per epoch otherwise).
         initial_epoch: the epoch to start from when resuming (see ``load_checkpoint``).
         clip_grad_norm: if given, ``nn.utils.clip_grad_norm_`` to this norm before each step.
@@ -254,7 +256,10 @@ def fit(model: Any, loss_fn: Any, optimizer: Optimizer, train_loader: Iterable[A
     state = FitState(model, optimizer, scheduler, epochs, initial_epoch, History(), train_loader, progress)
     callbacks = list(callbacks)
     if scheduler is not None:
-        callbacks.insert(0, LRSchedulerCallback(scheduler))  # first, so checkpoints save the stepped scheduler
+        callbacks.insert(0, LRSchedulerCallback(scheduler))
+    state.callbacks = callbacks
+    # at the end of an epoch the schedulers step first, so that checkpoints save the stepped schedule
+    epoch_end_order = sorted(callbacks, key=lambda cb: not isinstance(cb, LRSchedulerCallback))
     dtype = _param_dtype(model)
     for cb in callbacks:
         cb.on_train_begin(state)
@@ -273,7 +278,7 @@ def fit(model: Any, loss_fn: Any, optimizer: Optimizer, train_loader: Iterable[A
             logs["lr"] = lr
             state.history.append(epoch, logs)
             progress.epoch_end(logs, steps, train_seconds, time.perf_counter() - start)
-            for cb in callbacks:
+            for cb in epoch_end_order:
                 cb.on_epoch_end(state, logs)
             if state.stop_training:
                 break

@@ -75,6 +75,18 @@ def test_model_checkpoint_best_and_last(tmp_path):
     np.testing.assert_array_equal(weights["0.weight"].data, model[0].weight.data)
 
 
+def test_model_checkpoint_initial_value_threshold(tmp_path):
+    """Keras's ``initial_value_threshold``: only values better than it are saved (in the monitor's direction)."""
+    low = ModelCheckpoint(tmp_path / "loss-{epoch}.npz", save_best_only=True, initial_value_threshold=0.6)
+    drive(low, [1.0, 0.5, 0.7, 0.4])
+    high = ModelCheckpoint(tmp_path / "acc-{epoch}.npz", monitor="val_accuracy", save_best_only=True,
+                           initial_value_threshold=0.9)
+    drive(high, [0.5, 0.95, 0.92], key="val_accuracy")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["acc-2.npz", "loss-2.npz", "loss-4.npz"]
+    saved = minidl.load(tmp_path / "loss-4.npz")["callbacks"]
+    assert saved == {low.state_key: {"monitor": "val_loss", "mode": "min", "best": 0.4}}
+
+
 def test_csv_logger_writes_and_appends(tmp_path):
     X, y = blobs(n=48)
     model = mlp()
