@@ -27,12 +27,37 @@ def shakespeare():
     needs(load_shakespeare)
 
 
-def test_every_registered_example_is_a_module_with_main():
+def test_every_registered_example_is_a_module_with_main(monkeypatch, capsys):
+    """The registry lists exactly the example modules; run(name, argv) calls that module's main with argv and
+    returns what it returns; `python -m minidl.examples` lists them all, dispatches, and each --help names it."""
     import importlib
+    import pkgutil
 
+    import minidl.examples
+    from minidl.examples.__main__ import main as cli
+
+    on_disk = {m.name for m in pkgutil.iter_modules(minidl.examples.__path__)} - {"__main__"}
+    assert set(EXAMPLES) == on_disk
+    calls = []
     for name in EXAMPLES:
-        assert callable(importlib.import_module(f"minidl.examples.{name}").main), name
-    with pytest.raises(SystemExit, match="unknown example"):
+        module = importlib.import_module(f"minidl.examples.{name}")
+        monkeypatch.setattr(module, "main", lambda argv, name=name: calls.append((name, argv)) or {"example": name})
+        assert run(name, ["--epochs", "1"]) == {"example": name}
+        assert run(name) == {"example": name}
+        cli([name, "--x", "2"])
+    assert calls == [c for name in EXAMPLES for c in ((name, ["--epochs", "1"]), (name, []), (name, ["--x", "2"]))]
+    monkeypatch.undo()
+
+    cli([])
+    listing = capsys.readouterr().out
+    for name, what in EXAMPLES.items():
+        assert f"  {name:12s} {what}" in listing
+    for name in EXAMPLES:  # argparse exits on --help before any data is loaded
+        with pytest.raises(SystemExit) as exit_info:
+            run(name, ["--help"])
+        assert exit_info.value.code == 0
+        assert capsys.readouterr().out.startswith(f"usage: python -m minidl.examples {name} ")
+    with pytest.raises(SystemExit, match="unknown example 'no_such_example'; choose one of: " + ", ".join(EXAMPLES)):
         run("no_such_example")
 
 
