@@ -1,6 +1,8 @@
 """The cache: folder choice, checksums, atomic writes, and trying routes in order."""
 
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,84 @@ def test_run_tool_reports_missing_programs_and_failures(tmp_path, tools):
         cache.run_tool(["slow"], cwd=tmp_path, timeout=0.2)
     tools.add("fine", "echo ok\n")
     assert cache.run_tool(["fine"], cwd=tmp_path) == "ok\n"
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test (``umask(0o077)``), restoring the old one afterwards."""
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("mask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700),
+                                                      (0o002, 0o664, 0o775)])
+def test_cache_files_and_folders_get_the_modes_the_umask_allows(tmp_path, umask, mask, file_mode, dir_mode):
+    """A shared cache must be readable by its other users: not mkstemp's 0600, but 0666/0777 minus the umask."""
+    umask(mask)
+    report = ensure_files("demo", {"hello.txt": HELLO_MD5}, [Route("good", _writer(b"hello"))], "",
+                          root=tmp_path / "root")
+    assert report.route == "good"
+    assert oct(_mode(tmp_path / "root" / "demo" / "hello.txt")) == oct(file_mode)
+    assert oct(_mode(tmp_path / "root" / "demo")) == oct(dir_mode)
+    assert oct(_mode(tmp_path / "root")) == oct(dir_mode)
+    cache.atomic_write_bytes(tmp_path / "new" / "f.bin", b"data")
+    assert oct(_mode(tmp_path / "new" / "f.bin")) == oct(file_mode)
+    assert oct(_mode(tmp_path / "new")) == oct(dir_mode)
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """Make ``os.access`` report the given folders as not writable (chmod alone does not stop root)."""
+    real_access = os.access
+
+    def make(*folders: Path) -> None:
+        def access(path, mode, *args, **kwargs):
+            if mode & os.W_OK and Path(path) in folders:
+                return False
+            return real_access(path, mode, *args, **kwargs)
+        monkeypatch.setattr(os, "access", access)
+    return make
+
+
+def test_a_read_only_cache_with_a_corrupt_file_fails_before_fetching(tmp_path, read_only):
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "hello.txt").write_bytes(b"hel")  # truncated
+    read_only(tmp_path / "demo")
+    calls = []
+
+    def fetch(dest):
+        calls.append(dest)
+        _writer(b"hello")(dest)
+
+    with pytest.raises(DataUnavailableError) as info:
+        ensure_files("demo", {"hello.txt": HELLO_MD5}, [Route("good", fetch)], "copy hello.txt", root=tmp_path)
+    assert calls == []  # detected before any download
+    message = str(info.value)
+    assert f"{tmp_path / 'demo'} is not writable, so nothing was fetched" in message
+    assert "expected " + HELLO_MD5 in message  # why the cached file was not used
+    assert "To fix: point MINIDL_DATA at a folder you can write" in message
+    assert message.endswith("To place the files by hand: copy hello.txt")
+    assert (tmp_path / "demo" / "hello.txt").read_bytes() == b"hel"
+
+
+def test_a_missing_data_set_under_a_read_only_root_names_the_root(tmp_path, read_only):
+    read_only(tmp_path)  # the data set's folder does not exist yet, and could not be created
+    with pytest.raises(DataUnavailableError, match=f"{tmp_path} is not writable"):
+        ensure_files("demo", {"hello.txt": HELLO_MD5}, [Route("good", _writer(b"hello"))], "", root=tmp_path)
+    assert not (tmp_path / "demo").exists()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DataUnavailableError, match=r"file is not writable \(it is not a folder\)"):
+        ensure_files("demo", {"hello.txt": HELLO_MD5}, [Route("good", _writer(b"hello"))], "",
+                     root=tmp_path / "file")
+
+
+def test_a_read_only_cache_that_holds_good_files_still_serves_them(tmp_path, read_only):
+    ensure_files("demo", {"hello.txt": HELLO_MD5}, [Route("good", _writer(b"hello"))], "", root=tmp_path)
+    read_only(tmp_path, tmp_path / "demo")
+    report = ensure_files("demo", {"hello.txt": HELLO_MD5}, [], "", root=tmp_path)
+    assert report.route == "cache" and report.paths["hello.txt"].read_bytes() == b"hello"

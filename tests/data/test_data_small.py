@@ -1,12 +1,13 @@
 """MNIST-1D (generated) and the 8x8 digits (bundled with scikit-learn), plus a real-data learning check."""
 
+import os
 import random
 
 import numpy as np
 import pytest
 
 import minidl
-from minidl.data import DataLoader, TensorDataset, load_digits, load_mnist1d, random_split
+from minidl.data import DataLoader, DataUnavailableError, TensorDataset, load_digits, load_mnist1d, random_split
 from minidl.data.datasets import small
 
 
@@ -77,3 +78,13 @@ def test_softmax_regression_learns_the_digits_through_a_data_loader():
     with minidl.no_grad():
         accuracy = float(((x @ w + b).numpy().argmax(1) == y.numpy()).mean())
     assert accuracy > 0.9
+
+
+def test_mnist1d_in_a_read_only_cache_fails_before_generating(isolated_cache, monkeypatch):
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, *a, **k: False if path == isolated_cache.parent
+                        else real_access(path, mode, *a, **k))
+    monkeypatch.setattr(small, "_generate_mnist1d", lambda args: pytest.fail("generated in a read-only cache"))
+    with pytest.raises(DataUnavailableError, match=f"{isolated_cache.parent} is not writable") as info:
+        load_mnist1d("train")
+    assert "To fix: point MINIDL_DATA at a folder you can write" in str(info.value)

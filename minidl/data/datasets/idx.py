@@ -20,6 +20,7 @@ True
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -52,7 +53,9 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise DataFormatError(f"{name}: the file ends inside its header ({len(data)} of {header} bytes; truncated)")
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = IDX_DTYPES[code]
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # math.prod on Python ints is exact: np.prod in int64 wraps around (4 dims of 65536 give 2**64 -> 0),
+    # and a wrapped size would let a tiny file pass this check and fail later inside numpy.
+    expected = header + math.prod(shape) * dtype.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
         raise DataFormatError(f"{name}: header says shape {shape} of {dtype.name} ({expected} bytes in all) but the "
