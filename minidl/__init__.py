@@ -40,4 +40,5 @@ __version__ = "0.1.0"
 
 from minidl import nn, optim  # noqa: E402, I001  (last: the layers use everything above)
 from minidl.io import load, save  # noqa: E402
+from minidl import serialization  # noqa: E402, I001  (after io: it uses CheckpointError)
 from minidl import train  # noqa: E402  (uses io, nn and optim)

@@ -126,7 +126,7 @@ def test_unsupported_values_fail_before_touching_the_file(tmp_path):
 def test_interrupted_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "c.npz"
     minidl.save({"w": np.ones(3), "epoch": 1}, path)
-    real = minidl.io._write_array
+    real = minidl.io.writing._write_array
     calls = []
 
     def crash_on_second_array(zf, name, array):
@@ -135,7 +135,7 @@ def test_interrupted_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
             raise KeyboardInterrupt("power cut")  # not even an Exception: BaseException
         real(zf, name, array)
 
-    monkeypatch.setattr(minidl.io, "_write_array", crash_on_second_array)
+    monkeypatch.setattr(minidl.io.writing, "_write_array", crash_on_second_array)
     with pytest.raises(KeyboardInterrupt):
         minidl.save({"w": np.zeros(3), "b": np.zeros(2), "epoch": 2}, path)
     assert len(calls) == 2
