@@ -26,6 +26,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from minidl import fp_errors
 from minidl.backends import Backend
 from minidl.errors import BackendMismatchError, DTypeError
 
@@ -128,7 +129,11 @@ class Function:
             first = next(t for t in tensors if t is not None)  # (`is`, never ==: Tensor.__eq__ is elementwise)
             tensors = [t if t is not None else _constant_like(x, first) for t, x in zip(tensors, inputs)]
         self.backend = backend
-        ys = self.forward(*[t.data for t in tensors])
+        token = fp_errors.enter()  # NumPy's warnings (log(-1): invalid value) point at the user's line
+        try:
+            ys = self.forward(*[t.data for t in tensors])
+        finally:
+            fp_errors.leave(token)
         record = record and _grad_enabled.get()
         backend = self.backend  # forward may have moved the result to another backend (Copy)
         if not isinstance(ys, tuple):

@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.autograd import Function
-from minidl.errors import ShapeError, shape_error
+from minidl.errors import ShapeError, dtype_mismatch_error, shape_error
 from minidl.ops.shape import pad
 from minidl.tensor import Tensor
 
@@ -124,6 +124,19 @@ def _check(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, groups: int,
                          f"output channels ({out_channels})")
     if bias is not None and bias.shape != (out_channels,):
         raise shape_error(op, bias.shape, expected=f"a bias of shape ({out_channels},)")
+    if x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+        raise dtype_mismatch_error(op, input=x, weight=weight, bias=bias)
+
+
+def _channels_error(op: str, x: Tensor, weight: Tensor, channels: int, expected: str) -> ShapeError:
+    """Input channels that do not fit, with a hint when the input looks channels-last (N, H, W, C),
+    the layout of TensorFlow and of images loaded with PIL or matplotlib."""
+    if x.shape[-1] == channels:
+        order = "(N, C, L)" if x.ndim == 3 else "(N, C, H, W)"
+        swap = "x.transpose(1, 2)" if x.ndim == 3 else "x.permute(0, 3, 1, 2)"
+        expected += (f"; the input looks channels-last, but minidl (like PyTorch) is channels-first {order}: "
+                     f"move the channels to dimension 1 with {swap}")
+    return shape_error(op, x.shape, weight.shape, expected=expected)
 
 
 def _same_padding(op: str, x: Tensor, kernel: Pair, stride: Pair, dilation: Pair) -> tuple[Tensor, Pair]:
@@ -143,9 +156,9 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | 
     op = "conv2d"
     _check(op, x, weight, bias, groups, x.shape[1] if x.ndim == 4 else 0, weight.shape[0])
     if x.shape[1] != weight.shape[1] * groups:
-        raise shape_error(op, x.shape, weight.shape,
-                          expected=f"input channels {x.shape[1]} == weight.shape[1] * groups "
-                                   f"({weight.shape[1]} * {groups})")
+        raise _channels_error(op, x, weight, weight.shape[1] * groups,
+                              expected=f"input channels {x.shape[1]} == weight.shape[1] * groups "
+                                       f"({weight.shape[1]} * {groups})")
     stride, dilation = pair(stride, op, "stride"), pair(dilation, op, "dilation")
     kernel = (weight.shape[2], weight.shape[3])
     if padding == "same":
@@ -167,6 +180,13 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | 
     """1-d convolution of x (N, C, L) with weight (O, C/groups, k): conv2d on (N, C, 1, L)."""
     if x.ndim != 3 or weight.ndim != 3:
         raise shape_error("conv1d", x.shape, weight.shape, expected="x (N, C, L) and weight (O, C/groups, k)")
+    if x.shape[1] != weight.shape[1] * groups:
+        raise _channels_error("conv1d", x, weight, weight.shape[1] * groups,
+                              expected=f"input channels {x.shape[1]} == weight.shape[1] * groups "
+                                       f"({weight.shape[1]} * {groups})")
+    if x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+        raise dtype_mismatch_error("conv1d", input=x, weight=weight, bias=bias)
+
     def one(v: Any) -> Any:  # 3 or (3,) -> 3
         return v[0] if isinstance(v, tuple | list) and len(v) == 1 else v
 
@@ -184,12 +204,15 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     op = "conv_transpose2d"
     _check(op, x, weight, None, groups, weight.shape[0], weight.shape[1] * groups)
     if x.shape[1] != weight.shape[0]:
-        raise shape_error(op, x.shape, weight.shape, expected=f"input channels {x.shape[1]} == weight.shape[0]")
+        raise _channels_error(op, x, weight, weight.shape[0],
+                              expected=f"input channels {x.shape[1]} == weight.shape[0]")
     stride, padding = pair(stride, op, "stride"), pair(padding, op, "padding")
     dilation, output_padding = pair(dilation, op, "dilation"), pair(output_padding, op, "output_padding")
     out_channels = weight.shape[1] * groups
     if bias is not None and bias.shape != (out_channels,):
         raise shape_error(op, bias.shape, expected=f"a bias of shape ({out_channels},)")
+    if bias is not None and bias.dtype != weight.dtype:
+        raise dtype_mismatch_error(op, input=x, weight=weight, bias=bias)
     size = []
     for n, k, s, p, d, o in zip(x.shape[2:], weight.shape[2:], stride, padding, dilation, output_padding):
         if not 0 <= o < max(s, d):

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from minidl.autograd import Function
-from minidl.errors import shape_error
+from minidl.errors import DTypeError, shape_error
 from minidl.ops.activation import softplus
 from minidl.ops.elementwise import abs, clip, log, mask, where
 from minidl.ops.index import take_along_axis
@@ -161,6 +161,10 @@ def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None, igno
         raise shape_error("cross_entropy", w.shape, expected=f"a weight of shape ({n_classes},), one per class")
     if _is_float(target):  # class probabilities
         t = _as_tensor(target, input)
+        if t.shape == out_shape and t.shape != input.shape:  # float class indices, e.g. labels of a float array
+            raise DTypeError(f"cross_entropy: float targets of shape {t.shape} for input {input.shape}; class-index "
+                             f"targets must be int64 (e.g. target.long()), class probabilities must have the "
+                             f"input's shape {input.shape}")
         _check_same_shape("cross_entropy", input, t)
         t = _rows(t)
         if label_smoothing > 0:

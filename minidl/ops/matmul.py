@@ -9,8 +9,10 @@ Batch axes broadcast like numpy; the engine sums the gradient back over broadcas
 
 from __future__ import annotations
 
+import math
+
 from minidl.autograd import Function
-from minidl.errors import shape_error
+from minidl.errors import dtype_mismatch_error, shape_error
 from minidl.ops.shape import squeeze, swapaxes, unsqueeze
 from minidl.tensor import Tensor
 
@@ -97,13 +99,30 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1] \
             or (bias is not None and tuple(bias.shape) != (weight.shape[0],)):
-        shapes = (x.shape, weight.shape) + (() if bias is None else (bias.shape,))
-        raise shape_error("linear", *shapes, expected="x (*, in_features), weight (out_features, in_features) "
-                                                      "and bias (out_features,)")
+        raise _linear_shape_error(x, weight, bias)
+    if x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+        raise dtype_mismatch_error("linear", input=x, weight=weight, bias=bias)
     if x.ndim != 2:
         y = linear(x.reshape(-1, x.shape[-1]), weight, bias)
         return y.reshape(*x.shape[:-1], weight.shape[0])
     return Linear()(x, weight) if bias is None else Linear()(x, weight, bias)
+
+
+def _linear_shape_error(x: Tensor, weight: Tensor, bias: Tensor | None) -> Exception:
+    """What a new user reads after feeding images (N, 1, 28, 28) to ``nn.Linear(784, 10)``."""
+    shapes = (x.shape, weight.shape) + (() if bias is None else (bias.shape,))
+    expected = "x (*, in_features), weight (out_features, in_features) and bias (out_features,)"
+    if weight.ndim == 2 and x.ndim > 0 and x.shape[-1] != weight.shape[1]:
+        in_features = weight.shape[1]
+        expected = (f"the input's last dimension to be in_features={in_features}, but it is {x.shape[-1]} "
+                    f"(linear acts on the last dimension only)")
+        if x.ndim > 2:
+            features = math.prod(x.shape[1:])
+            expected += (f"; to feed each sample's {features} values of shape {tuple(x.shape[1:])} as one vector, "
+                         f"flatten them first with nn.Flatten() (or x.flatten(1))")
+            if features != in_features:
+                expected += f", and make the layer nn.Linear({features}, {weight.shape[0]})"
+    return shape_error("linear", *shapes, expected=expected)
 
 
 class Einsum(Function):

@@ -108,8 +108,8 @@ test_forward, test_backward, test_double_backward = make_op_tests(CASES)
 
 
 def test_conv2d_known_values():
-    x = minidl.tensor(np.arange(16.0).reshape(1, 1, 4, 4))
-    w = minidl.tensor([[[[1.0, 0.0], [0.0, -1.0]]]])
+    x = minidl.tensor(np.arange(16.0).reshape(1, 1, 4, 4))  # float64, as in PyTorch
+    w = minidl.tensor([[[[1.0, 0.0], [0.0, -1.0]]]], dtype="float64")
     y = conv2d(x, w, stride=2)
     np.testing.assert_array_equal(y.numpy(), [[[[-5.0, -5.0], [-5.0, -5.0]]]])
 
