@@ -18,6 +18,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy
+
+
+def accumulation_dtype(dtype: Any) -> Any:
+    """The dtype that reductions add up in: float32 for a float16 input, else the input's own dtype.
+
+    float16 keeps 11 significant bits and nothing above 65504. A running total of float16 values
+    goes wrong two ways: it overflows (4096 values of 30 sum to 122880, so their mean came out inf)
+    and it stalls (above 2048 the spacing of float16 numbers is 2, so adding 1 changes nothing).
+    Squares overflow even sooner: (x - mean)^2 is inf once |x - mean| > 256, which made layer norm
+    divide by inf and return 0. So, as PyTorch does, every reduction and normalisation of float16
+    computes its sums, squares and statistics in float32 and rounds to float16 once, at the end.
+    """
+    return numpy.dtype(numpy.float32) if numpy.dtype(dtype) == numpy.float16 else numpy.dtype(dtype)
+
 # Every kernel of the contract, grouped by op family. Order is documentation order.
 KERNELS: tuple[str, ...] = (
     # linear algebra

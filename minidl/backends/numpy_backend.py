@@ -3,6 +3,11 @@
 Every kernel is written with ``self.xp`` so that the same code also runs on CuPy arrays; the GPU
 backends subclass this one and override only what they make faster. Kernels are vectorised: no
 Python loops over batch elements or pixels.
+
+float16 inputs: every kernel that adds many numbers up (softmax, log-softmax, logsumexp, cross-entropy,
+batch and layer norm) computes in float32 and rounds its outputs to float16 once, at the end, as
+PyTorch does; ``accumulation_dtype`` in ``base.py`` says why. Statistics kept for the backward pass
+(``mean``, ``var``, ``rstd``, ``lse``) stay in float32.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from typing import Any
 
 import numpy
 
-from minidl.backends.base import Backend
+from minidl.backends.base import Backend, accumulation_dtype
 
 
 class NumpyBackend(Backend):
@@ -27,23 +32,27 @@ class NumpyBackend(Backend):
 
     # ---- softmax family ----
     def softmax(self, x, axis):
+        a = _widen(x)  # float16 is computed in float32 (module docstring)
         # Subtracting the max changes nothing mathematically and keeps exp() from overflowing.
-        e = self.xp.exp(x - x.max(axis=axis, keepdims=True))
+        e = self.xp.exp(a - a.max(axis=axis, keepdims=True))
         e /= e.sum(axis=axis, keepdims=True)
-        return e
+        return e.astype(x.dtype, copy=False)
 
     def log_softmax(self, x, axis):
-        shifted = x - x.max(axis=axis, keepdims=True)
-        return shifted - self.xp.log(self.xp.exp(shifted).sum(axis=axis, keepdims=True))
+        a = _widen(x)
+        shifted = a - a.max(axis=axis, keepdims=True)
+        shifted -= self.xp.log(self.xp.exp(shifted).sum(axis=axis, keepdims=True))
+        return shifted.astype(x.dtype, copy=False)
 
     def logsumexp(self, x, axis, keepdims):
-        xp = self.xp
+        xp, dtype = self.xp, x.dtype
+        x = _widen(x)
         m = x.max(axis=axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows give -inf, not NaN
         out = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
         if not keepdims:
             out = out.squeeze(axis=axis) if axis is not None else out.reshape(())
-        return out.astype(x.dtype, copy=False)
+        return out.astype(dtype, copy=False)
 
     # ---- indexing ----
     def index_add(self, shape, index, values):
@@ -69,21 +78,22 @@ class NumpyBackend(Backend):
 
     # ---- losses ----
     def softmax_cross_entropy(self, x, target, ignore_index):
-        xp = self.xp
+        xp, dtype = self.xp, x.dtype
+        x = _widen(x)
         m = x.max(axis=1)  # log sum exp(x) = m + log sum exp(x - m): exp never overflows
         log_s = xp.log(xp.exp(x - m[:, None]).sum(axis=1))
         valid = target != ignore_index
         picked = xp.take_along_axis(x, xp.where(valid, target, 0)[:, None], axis=1)[:, 0]
         loss = (m - picked) + log_s  # not lse - picked: exact even where lse is 1e4 in float32
-        return xp.where(valid, loss, 0).astype(x.dtype, copy=False), m + log_s
+        return xp.where(valid, loss, 0).astype(dtype, copy=False), m + log_s
 
     def softmax_cross_entropy_backward(self, x, target, lse, gloss, ignore_index):
         xp = self.xp
         valid = target != ignore_index
-        gx = xp.exp(x - lse[:, None])  # softmax(x), rebuilt from the saved log-sum-exp
+        gx = xp.exp(_widen(x) - lse[:, None])  # softmax(x), rebuilt from the saved log-sum-exp
         gx[xp.arange(x.shape[0]), xp.where(valid, target, 0)] -= 1  # one target per row: no repeated index
         gx *= xp.where(valid, gloss, 0)[:, None]
-        return gx
+        return gx.astype(x.dtype, copy=False)
 
     # ---- embedding ----
     def embedding_backward(self, indices, grad, num_embeddings, padding_idx):
@@ -310,6 +320,7 @@ class NumpyBackend(Backend):
     # ---- normalization: xhat = (x - mean) * rstd, y = xhat * weight + bias ----
     def batch_norm_forward(self, x, weight, bias, eps):
         axes, shape = _channel_axes(x)
+        dtype, x = x.dtype, _widen(x)  # float16: statistics and y in float32, y rounded at the end
         mean = x.mean(axis=axes)
         y = x - mean.reshape(shape)
         var = self.xp.square(y).mean(axis=axes)  # two passes: var of (x - mean) keeps its digits
@@ -319,9 +330,10 @@ class NumpyBackend(Backend):
         y *= scale.reshape(shape)
         if bias is not None:
             y += bias.reshape(shape)
-        return y, mean, var
+        return y.astype(dtype, copy=False), mean, var
 
     def batch_norm_backward(self, gy, x, weight, mean, rstd):
+        dtype, gy, x = x.dtype, _widen(gy), _widen(x)
         axes, shape = _channel_axes(x)
         m = x.size // x.shape[1]
         xhat = (x - mean.reshape(shape)) * rstd.reshape(shape)
@@ -333,9 +345,10 @@ class NumpyBackend(Backend):
         gx = gy - xhat
         gx -= (gb / m).reshape(shape)
         gx *= scale.reshape(shape)
-        return gx, gw, gb
+        return gx.astype(dtype, copy=False), gw.astype(dtype, copy=False), gb.astype(dtype, copy=False)
 
     def layer_norm_forward(self, x, weight, bias, eps):
+        dtype, x = x.dtype, _widen(x)  # float16: statistics and y in float32, y rounded at the end
         mean = x.mean(axis=1)
         y = x - mean[:, None]
         rstd = 1 / self.xp.sqrt(self.xp.square(y).mean(axis=1) + eps)
@@ -344,9 +357,10 @@ class NumpyBackend(Backend):
             y *= weight
         if bias is not None:
             y += bias
-        return y, mean, rstd
+        return y.astype(dtype, copy=False), mean, rstd
 
     def layer_norm_backward(self, gy, x, weight, mean, rstd):
+        dtype, gy, x = x.dtype, _widen(gy), _widen(x)
         xhat = (x - mean[:, None]) * rstd[:, None]
         gw = gb = None
         if weight is not None:
@@ -358,7 +372,7 @@ class NumpyBackend(Backend):
         gx = g - g.mean(axis=1, keepdims=True)
         gx -= xhat * (g * xhat).mean(axis=1, keepdims=True)
         gx *= rstd[:, None]
-        return gx, gw, gb
+        return tuple(None if a is None else a.astype(dtype, copy=False) for a in (gx, gw, gb))
 
 
     # ---- recurrent cells (PyTorch gate order: LSTM i, f, g, o; GRU r, z, n); sigmoid(x) = (tanh(x/2) + 1) / 2 ----
@@ -438,6 +452,11 @@ class NumpyBackend(Backend):
 def _out_size(n: int, k: int, s: int, p: int, d: int) -> int:
     """Output length of a window of size k (dilation d) sliding with stride s over n + 2p values."""
     return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _widen(x: Any) -> Any:
+    """``x`` in the dtype its sums are taken in: a float32 copy of float16, anything else as it is."""
+    return x.astype(accumulation_dtype(x.dtype), copy=False)
 
 
 def _channel_axes(x: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:

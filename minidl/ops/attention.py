@@ -47,6 +47,12 @@ from minidl.tensor import Tensor
 _MASKED = -1e30
 
 
+def _masked_score(dtype: Any) -> float:
+    """``_MASKED``, or half the most negative finite value of a narrower dtype (float16: -32752, since
+    -1e30 would round to -inf there), so that a score plus it stays finite and its exp() is still 0."""
+    return max(_MASKED, float(np.finfo(dtype).min) / 2)
+
+
 class ScaledDotProductAttention(Function):
     """out = dropout(softmax(scale q k^T + mask)) v; ``mask`` and the dropout multiplier ``keep`` are constants."""
 
@@ -107,7 +113,7 @@ def attention_weights(q: Tensor, k: Tensor, mask: Any = None, is_causal: bool = 
     if bias is None:
         return softmax(s, -1)
     allowed = xp.isfinite(bias)
-    p = softmax(s + Tensor._wrap(xp.where(allowed, bias, _MASKED).astype(q.dtype), q.backend, False), -1)
+    p = softmax(s + Tensor._wrap(xp.where(allowed, bias, _masked_score(q.dtype)).astype(q.dtype), q.backend, False), -1)
     row_ok = allowed.any(axis=-1, keepdims=True)
     if not row_ok.all():
         p = p * Tensor._wrap(row_ok.astype(q.dtype), q.backend, False)

@@ -18,6 +18,11 @@ The first-order backward runs as one fused kernel (``batch_norm_backward`` / ``l
 When the backward is itself recorded (``create_graph=True``), the same formula is evaluated with
 minidl ops instead, so that gradients of gradients are exact.
 
+float16 inputs are normalised in float32 and only y (and the gradients) are rounded to float16, as
+in PyTorch: float16 ends at 65504, so (x - mean)^2 overflows once |x - mean| > 256, the variance
+becomes inf and xhat = (x - mean) / sqrt(inf) is 0 for every element. The statistics kept for the
+backward pass (mean, var, rstd) stay float32.
+
 In evaluation mode batch norm uses running statistics; then y = x * (w * rstd) + (b - mean * w * rstd)
 is an affine map written with plain ops.
 
@@ -36,20 +41,27 @@ import math
 from typing import Any
 
 from minidl.autograd import Function, is_grad_enabled, no_grad
+from minidl.backends.base import accumulation_dtype
 from minidl.errors import shape_error
 from minidl.tensor import Tensor
 
 
-def _grads_composite(gy: Tensor, x: Tensor, w: Tensor | None, axes: tuple[int, ...], shape: tuple[int, ...],
-                     eps: float) -> tuple[Tensor, Tensor]:
-    """The backward formula written with minidl ops (differentiable again): (dL/dx, xhat)."""
+def _grads_composite(gy: Tensor, x: Tensor, w: Tensor | None, axes: tuple[int, ...], param_axes: tuple[int, ...],
+                     shape: tuple[int, ...], eps: float) -> tuple[Tensor, Tensor | None]:
+    """The backward formula written with minidl ops (differentiable again): (dL/dx, dL/dw or None).
+    A float16 x is computed in float32 (module docstring) and the gradients are rounded at the end."""
+    acc = accumulation_dtype(x.dtype)
+    if acc != x.dtype:
+        gx, gw = _grads_composite(gy.astype(acc), x.astype(acc), None if w is None else w.astype(acc), axes,
+                                  param_axes, shape, eps)
+        return gx.astype(x.dtype), None if gw is None else gw.astype(w.dtype)
     mean = x.mean(axes, keepdims=True)
     xc = x - mean
     rstd = ((xc * xc).mean(axes, keepdims=True) + eps) ** -0.5
     xhat = xc * rstd
     g = gy if w is None else gy * w.reshape(shape)
     gx = rstd * (g - g.mean(axes, keepdims=True) - xhat * (g * xhat).mean(axes, keepdims=True))
-    return gx, xhat
+    return gx, None if w is None else (gy * xhat).sum(param_axes)
 
 
 class _Norm(Function):
@@ -72,8 +84,7 @@ class _Norm(Function):
         x, *params = self.inputs
         w, b = self._split(tuple(params))
         if is_grad_enabled():  # create_graph=True: stay differentiable
-            gx, xhat = _grads_composite(gy, x, w, self.axes, self.shape, self.eps)
-            gw = (gy * xhat).sum(self.param_axes) if w is not None else None
+            gx, gw = _grads_composite(gy, x, w, self.axes, self.param_axes, self.shape, self.eps)
         else:
             garrays = getattr(self.backend, self.kernel)(gy.data, x.data, None if w is None else w.data,
                                                           self.mean, self.rstd)

@@ -5,6 +5,12 @@ PyTorch's spellings ``dim=`` and ``keepdim=`` are accepted too.
 
 The gradient of a reduction sends ``dL/dy`` back to every element that took part: first
 re-insert the reduced axes (size 1), then broadcast to the input's shape.
+
+float16 inputs are added up in float32 and the result is rounded to float16 once, as in PyTorch.
+float16 stops at 65504 and has 11 significant bits, so a float16 running total overflows (the mean
+of 4096 values of 30 came out inf) or stalls (2048 + 1 is 2048 in float16); ``var`` and ``std``
+square deviations, which overflow once they exceed 256, so they run wholly in float32.
+(``accumulation_dtype`` in ``minidl/backends/base.py`` is the one place that says so.)
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.autograd import Function
+from minidl.backends.base import accumulation_dtype
 from minidl.ops.elementwise import mask
 from minidl.ops.shape import broadcast_to, reshape
 from minidl.tensor import Tensor
@@ -46,19 +53,29 @@ def _expand_back(gy: Tensor, in_shape: tuple[int, ...], axes: tuple[int, ...]) -
 
 
 class Sum(Function):
-    """y = sum of x over ``axes``;  dL/dx = dL/dy broadcast back over the summed axes."""
+    """y = scale * (sum of x over ``axes``);  dL/dx = scale * dL/dy broadcast back over the summed axes.
 
-    def __init__(self, axes: tuple[int, ...], keepdims: bool) -> None:
-        self.axes, self.keepdims = axes, keepdims
+    ``scale`` is 1 for ``sum`` and 1/n for ``mean``: scaling before the result is rounded to the
+    input's dtype keeps a float16 mean finite even when the float16 sum would not be."""
+
+    def __init__(self, axes: tuple[int, ...], keepdims: bool, scale: float = 1.0) -> None:
+        self.axes, self.keepdims, self.scale = axes, keepdims, scale
 
     def forward(self, x):
         self.in_shape = x.shape
+        acc = accumulation_dtype(x.dtype)  # float32 for float16 (module docstring)
+        acc = None if acc == x.dtype else acc  # None: NumPy's own rule (bools and small ints sum as int64)
         if len(self.axes) == x.ndim and not self.keepdims:
-            return x.sum()  # the common full reduction (a loss): numpy's fastest path
-        return x.sum(axis=self.axes, keepdims=self.keepdims)
+            y = x.sum(dtype=acc)  # the common full reduction (a loss): numpy's fastest path
+        else:
+            y = x.sum(axis=self.axes, keepdims=self.keepdims, dtype=acc)
+        if self.scale != 1.0:
+            y = y * self.scale
+        return y if acc is None else y.astype(x.dtype)
 
     def backward(self, gy):
-        return _expand_back(gy, self.in_shape, self.axes)
+        gx = _expand_back(gy, self.in_shape, self.axes)
+        return gx if self.scale == 1.0 else gx * self.scale
 
 
 class MaxMin(Function):
@@ -116,12 +133,20 @@ def mean(x: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None
     n = 1
     for a in axes:
         n *= x.shape[a]
-    return Sum(axes, keepdims)(x) * (1.0 / n if n else float("nan"))
+    scale = 1.0 / n if n else float("nan")
+    if x.dtype.kind != "f":  # integers: an exact sum, then minidl's promotion rules make it float32
+        return Sum(axes, keepdims)(x) * scale
+    return Sum(axes, keepdims, scale)(x)
 
 
 def var(x: Tensor, axis: Any = None, keepdims: bool = False, *, correction: int = 1, dim: Any = None,
         keepdim: bool | None = None) -> Tensor:
-    """sum((x - mean)^2) / (n - correction); correction=1 is the unbiased estimate (PyTorch's default)."""
+    """sum((x - mean)^2) / (n - correction); correction=1 is the unbiased estimate (PyTorch's default).
+
+    A float16 x is computed in float32 (the squares overflow above 256) and the result rounded once."""
+    if accumulation_dtype(x.dtype) != x.dtype:
+        return var(x.astype(accumulation_dtype(x.dtype)), axis, keepdims, correction=correction, dim=dim,
+                   keepdim=keepdim).astype(x.dtype)
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
     axes = _axes(x.ndim, axis)
     n = 1
@@ -133,7 +158,10 @@ def var(x: Tensor, axis: Any = None, keepdims: bool = False, *, correction: int 
 
 def std(x: Tensor, axis: Any = None, keepdims: bool = False, *, correction: int = 1, dim: Any = None,
         keepdim: bool | None = None) -> Tensor:
-    """sqrt(var)."""
+    """sqrt(var); a float16 x is computed in float32 (its variance may pass 65504 while std does not)."""
+    if accumulation_dtype(x.dtype) != x.dtype:
+        return std(x.astype(accumulation_dtype(x.dtype)), axis, keepdims, correction=correction, dim=dim,
+                   keepdim=keepdim).astype(x.dtype)
     return var(x, axis, keepdims, correction=correction, dim=dim, keepdim=keepdim).sqrt()
 
 

@@ -9,13 +9,20 @@ A contributor writes, in a test file::
     ]
     test_forward, test_backward, test_double_backward = make_op_tests(CASES)
 
-and pytest runs, for every case x every known backend x (float32, float64):
+and pytest runs, for every case x every known backend x (float32, float64, float16):
 
 * forward: the minidl result against the NumPy float64 ``reference`` on the same values, and the
   output dtype (float32 in, float32 out);
 * backward: in float64, autograd against central finite differences (``gradcheck``); in float32,
   the gradient against the float64 gradient, and its dtype;
 * double backward: the same for second derivatives (``gradgradcheck``).
+
+float16 is judged against float32: the inputs are drawn in float16, and the ``reference`` (or, without
+one, the NumPy backend) runs in float32 on exactly those values, so only the op's own float16
+arithmetic is measured, with ``tol16``. float16 has 11 significant bits (a relative step of 1e-3);
+an op that adds up in float16 instead of float32 misses by far more (or overflows). An op that cannot
+compute float16 correctly should refuse it with an error naming the op and the dtype, and its cases
+then leave float16 out of ``dtypes``.
 
 Backends that are not installed (or have no device) skip with the reason.
 """
@@ -85,8 +92,9 @@ class OpCase:
     directional: bool = False  # finite differences along one direction (large inputs)
     tol32: tuple[float, float] = (1e-4, 1e-5)  # (rtol, atol) for float32 results
     tol64: tuple[float, float] = (1e-7, 1e-9)
+    tol16: tuple[float, float] = (4e-3, 4e-3)  # float16 results against the float32 reference
     seed: int = 0
-    dtypes: tuple[Any, ...] = (np.float32, np.float64)
+    dtypes: tuple[Any, ...] = (np.float32, np.float64, np.float16)
     extra: dict[str, Any] = field(default_factory=dict)
     # Property-based variant: a hypothesis strategy drawing the input shapes (a tuple of shapes, or
     # hypothesis' BroadcastableShapes), and how to fill a drawn shape (default: standard normal).
@@ -105,9 +113,23 @@ class OpCase:
         shapes = getattr(shapes, "input_shapes", shapes)
         return replace(self, inputs=[self.fill(*s) for s in shapes], shapes=None)
 
-    def tensors(self, backend: str, dtype: Any, requires_grad: bool = True) -> list[Tensor]:
+    def reference_arrays(self, dtype: Any) -> list[np.ndarray]:
+        """The inputs the expected values come from: the same draws in float64 for float32/float64
+        cases; for float16, the float16 inputs themselves widened to float32 (the reference then
+        sees exactly the rounded values the op saw)."""
+        if np.dtype(dtype) != np.float16:
+            return self.arrays(np.float64)
+        return [a.astype(np.float32) if a.dtype.kind == "f" else a for a in self.arrays(dtype)]
+
+    def tolerance(self, dtype: Any) -> tuple[float, float]:
+        """(rtol, atol) for results in ``dtype``."""
+        return {np.dtype(np.float16): self.tol16, np.dtype(np.float32): self.tol32}.get(np.dtype(dtype), self.tol64)
+
+    def tensors(self, backend: str, dtype: Any, requires_grad: bool = True,
+                arrays: list[np.ndarray] | None = None) -> list[Tensor]:
         be = get_backend(backend)
-        return [Tensor(a, backend=be, requires_grad=requires_grad and a.dtype.kind == "f") for a in self.arrays(dtype)]
+        arrays = self.arrays(dtype) if arrays is None else arrays
+        return [Tensor(a, backend=be, requires_grad=requires_grad and a.dtype.kind == "f") for a in arrays]
 
 
 # --------------------------------------------------------------------------- checks
@@ -117,12 +139,14 @@ def _to_numpy(outs: tuple[Tensor, ...]) -> list[np.ndarray]:
 
 def check_forward(case: OpCase, backend: str, dtype: Any) -> None:
     outs = _as_tuple(case.op(*case.tensors(backend, dtype, requires_grad=False)))
+    ref_inputs = case.reference_arrays(dtype)
     if case.reference is not None:
-        expected = case.reference(*case.arrays(np.float64))
+        expected = case.reference(*ref_inputs)
     else:
-        expected = _to_numpy(_as_tuple(case.op(*case.tensors("numpy", np.float64, requires_grad=False))))
+        ref_tensors = case.tensors("numpy", None, requires_grad=False, arrays=ref_inputs)
+        expected = _to_numpy(_as_tuple(case.op(*ref_tensors)))
     expected = expected if isinstance(expected, tuple | list) else (expected,)
-    rtol, atol = case.tol32 if dtype == np.float32 else case.tol64
+    rtol, atol = case.tolerance(dtype)
     for o, e in zip(outs, expected, strict=True):
         e = np.asarray(e)
         if e.dtype.kind == "f":
@@ -131,23 +155,23 @@ def check_forward(case: OpCase, backend: str, dtype: Any) -> None:
         np.testing.assert_allclose(o.backend.to_numpy(o.data), e, rtol=rtol, atol=atol, err_msg=case.name)
 
 
-def _grads(case: OpCase, backend: str, dtype: Any, order: int) -> list[np.ndarray]:
+def _grads(case: OpCase, backend: str, arrays: list[np.ndarray], order: int) -> list[np.ndarray]:
     """First (order=1) or second (order=2, along fixed weights) derivatives as numpy arrays."""
-    xs = case.tensors(backend, dtype)
+    xs = case.tensors(backend, None, arrays=arrays)
     wrt = [x for x in xs if x.requires_grad]
     outs = _as_tuple(case.op(*xs))
     gs = grad(_scalar(outs, _weights(outs, case.seed)), wrt, create_graph=order == 2, allow_unused=True)
     if order == 2:
         live = [g for g in gs if g is not None and g.requires_grad]
         if not live:
-            return [np.zeros(x.shape, dtype) for x in wrt]
+            return [np.zeros(x.shape, x.dtype) for x in wrt]
         gs = grad(_scalar(tuple(live), _weights(tuple(live), case.seed + 7)), wrt, allow_unused=True)
     result = []
     for x, g in zip(wrt, gs, strict=True):
         if g is None:
-            result.append(np.zeros(x.shape, dtype))
+            result.append(np.zeros(x.shape, x.dtype))
             continue
-        assert g.dtype == dtype, f"{case.name}: gradient dtype {g.dtype}, expected {np.dtype(dtype)}"
+        assert g.dtype == x.dtype, f"{case.name}: gradient dtype {g.dtype}, expected {x.dtype}"
         assert g.shape == x.shape, f"{case.name}: gradient shape {g.shape}, input shape {x.shape}"
         result.append(g.backend.to_numpy(g.data))
     return result
@@ -158,11 +182,16 @@ def check_backward(case: OpCase, backend: str, dtype: Any, order: int = 1) -> No
         check = gradcheck if order == 1 else gradgradcheck
         check(case.op, case.tensors(backend, np.float64), directional=case.directional, seed=case.seed)
         return
-    got = _grads(case, backend, dtype, order)
-    want = _grads(case, "numpy", np.float64, order)
-    rtol, atol = case.tol32
+    got = _grads(case, backend, case.arrays(dtype), order)
+    want = _grads(case, "numpy", case.reference_arrays(dtype), order)  # float64, or float32 for float16
+    rtol, atol = case.tolerance(dtype)
+    slack = 10 if dtype == np.float32 else 2  # gradients take more rounding steps than the forward
     for g, w in zip(got, want, strict=True):
-        np.testing.assert_allclose(g, w, rtol=rtol * 10, atol=atol * 10, err_msg=f"{case.name} (order {order})")
+        scale = 1.0
+        if dtype == np.float16:  # a gradient sums terms that cancel: its error follows the largest of them
+            scale = max(1.0, float(np.abs(w).max(initial=0.0)))
+        np.testing.assert_allclose(g, w, rtol=rtol * slack, atol=atol * slack * scale,
+                                   err_msg=f"{case.name} (order {order})")
 
 
 # --------------------------------------------------------------------------- pytest glue

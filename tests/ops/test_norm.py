@@ -61,7 +61,36 @@ CASES = [
            [randn(2, 6, 2, 2), randn(6), randn(6)], tol32=(1e-4, 1e-4)),
 ]
 
-test_forward, test_backward, test_double_backward = make_op_tests(CASES)
+# |x - mean| > 256: in float16 the squares overflow, the variance is inf and the output was 0 everywhere.
+# The harness checks float16 against float32 on the same float16 inputs (and float32 as usual).
+WIDE = (np.float16, np.float32)
+LARGE = [
+    OpCase("layer_norm_deviations_over_256", lambda x, w, b: layer_norm(x, 16, w, b),
+           lambda x, w, b: ref_layer_norm(x, 1, w, b), [randn(4, 16, scale=300), randn(16), randn(16)],
+           dtypes=WIDE),
+    OpCase("batch_norm_deviations_over_256", bn_train, ref_batch_norm,
+           [randn(8, 3, 2, 2, scale=300), randn(3), randn(3)], dtypes=WIDE),
+    OpCase("group_norm_deviations_over_256", lambda x, w, b: group_norm(x, 2, w, b),
+           lambda x, w, b: ref_group_norm(x, 2, w, b), [randn(2, 4, 3, 3, scale=300), randn(4), randn(4)],
+           dtypes=WIDE),
+]
+
+test_forward, test_backward, test_double_backward = make_op_tests(CASES + LARGE)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_float16_batch_norm_running_statistics(backend):
+    """Batch statistics of float16 come from float32 sums; the float16 buffers are updated in place."""
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((16, 3, 2)) * 300).astype(np.float16)
+    with minidl.use_backend(backend):
+        rm, rv = minidl.zeros(3, dtype=np.float16), minidl.ones(3, dtype=np.float16)
+        y = batch_norm(minidl.tensor(x), rm, rv, training=True, momentum=0.5)
+    assert y.dtype == rm.dtype == rv.dtype == np.float16
+    x32 = x.astype(np.float32)
+    np.testing.assert_allclose(rm.numpy(), 0.5 * x32.mean(axis=(0, 2)), rtol=2e-3, atol=1e-2)
+    np.testing.assert_allclose(rv.numpy(), 0.5 + 0.5 * x32.var(axis=(0, 2), ddof=1), rtol=2e-3)
+    np.testing.assert_allclose(y.numpy(), ref_batch_norm(x32), rtol=4e-3, atol=4e-3)
 
 
 def test_running_statistics_follow_the_formula():
