@@ -14,6 +14,7 @@ import numpy as np
 
 from minidl.autograd import Function
 from minidl.backends import Backend
+from minidl.backends.base import accumulation_dtype
 from minidl.errors import ShapeError, shape_error
 from minidl.tensor import Tensor
 
@@ -87,7 +88,12 @@ class SumTo(Function):
         lead = x.ndim - len(self.shape)
         squeezed = tuple(i + lead for i, n in enumerate(self.shape) if n == 1 and x.shape[i + lead] != 1)
         axes = tuple(range(lead)) + squeezed
-        y = x.sum(axis=axes, keepdims=True) if axes else x
+        if axes and accumulation_dtype(x.dtype) != x.dtype:  # float16: add up in float32 (see reduce.py)
+            y = x.sum(axis=axes, keepdims=True, dtype=accumulation_dtype(x.dtype)).astype(x.dtype)
+        elif axes:
+            y = x.sum(axis=axes, keepdims=True)
+        else:
+            y = x
         return y.reshape(self.shape) if lead else y
 
     def backward(self, gy):
