@@ -166,7 +166,7 @@ def _training_step(model, opt, cross_entropy, kind: str, x: np.ndarray, y: np.nd
         model.cleargrads()
         loss.backward()
         opt.update()
-        return float(loss.data)
+        return float(loss.array)
 
     return step
 

@@ -11,30 +11,50 @@ from minidl.backends.allocator import tune_malloc  # noqa: I001  (first: see its
 
 tune_malloc()  # glibc keeps freed activations mapped between steps (MINIDL_MALLOC_TUNING=0 turns this off)
 
-from minidl.tensor import Tensor  # noqa: E402, I001  (Tensor first: the ops import it)
+from minidl.tensor import Size, Tensor  # noqa: E402, I001  (Tensor first: the ops import it)
 from minidl.autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from minidl.backends import available as available_backends
 from minidl.backends import get_backend, use_backend
+from minidl.device import device
+from minidl.dtypes import (
+    bool, bool_, cdouble, cfloat, complex64, complex128, double, float, float16, float32, float64, half, int, int8,
+    int16, int32, int64, long, short, uint8,
+)
 from minidl.creation import (
-    arange, as_tensor, bool_, empty, empty_like, eye, float16, float32, float64, from_numpy, full, full_like,
-    int32, int64, linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
-    zeros, zeros_like,
+    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, multinomial, ones, ones_like,
+    rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like,
 )
 from minidl.errors import BackendMismatchError, BackendUnavailableError, DTypeError, MinidlError, ShapeError
-from minidl.ops.compare import argmax, argmin, eq, ge, gt, le, logical_not, lt, ne
-from minidl.ops.elementwise import (
-    abs, add, clamp, clip, cos, div, exp, log, log1p, maximum, minimum, mul, neg, pow, relu, sigmoid, sin, sqrt,
-    sub, tanh, where,
+from minidl.ops.compare import (
+    all, any, argmax, argmin, bitwise_and, bitwise_or, bitwise_xor, ceil, eq, floor, floor_divide, ge, gt, isfinite,
+    isinf, isnan, le, logical_and, logical_not, logical_or, lt, ne, remainder, round, sign, trunc,
 )
-from minidl.ops.index import gather, take_along_axis
-from minidl.ops.matmul import einsum, matmul
-from minidl.ops.reduce import logsumexp, max, mean, min, std, sum, var
+from minidl.ops.elementwise import (
+    abs, add, clamp, clip, cos, div, divide, exp, log, log1p, maximum, minimum, mul, neg, pow, relu, sigmoid, sin,
+    sqrt, sub, tanh, where,
+)
+from minidl.ops.index import gather, index_select, take_along_axis
+from minidl.ops.matmul import bmm, dot, einsum, matmul, mm
+from minidl.ops.reduce import amax, amin, logsumexp, mean, norm, prod, std, sum, var
 from minidl.ops.shape import (
-    broadcast_to, cat, chunk, concat, concatenate, expand, flatten, pad, permute, reshape, split, squeeze, stack,
-    swapaxes, transpose, unsqueeze, view,
+    broadcast_to, cat, chunk, concat, concatenate, expand, flatten, narrow, pad, permute, repeat_interleave, reshape,
+    split, squeeze, stack, swapaxes, t, transpose, tril, triu, unbind, unsqueeze, view,
 )
 from minidl.ops.softmax import log_softmax, softmax
+from minidl.ops.sort import argsort, kthvalue, max, median, min, sort, topk
 from minidl.random import Generator, manual_seed
+from minidl import accelerator, cuda  # noqa: I001  (torch.cuda / torch.accelerator questions)
+
+
+def is_tensor(obj: object) -> "bool":
+    """True for a minidl Tensor (``torch.is_tensor``)."""
+    return isinstance(obj, Tensor)
+
+
+def numel(x: Tensor) -> "int":
+    """The number of elements of ``x``."""
+    return x.numel()
+
 
 __version__ = "0.1.0"
 

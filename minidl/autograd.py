@@ -131,7 +131,7 @@ class Function:
         self.backend = backend
         token = fp_errors.enter()  # NumPy's warnings (log(-1): invalid value) point at the user's line
         try:
-            ys = self.forward(*[t.data for t in tensors])
+            ys = self.forward(*[t.array for t in tensors])
         finally:
             fp_errors.leave(token)
         record = record and _grad_enabled.get()
@@ -149,9 +149,10 @@ class Function:
     def _record(self, tensors: list[Tensor], outputs: tuple[Tensor, ...]) -> None:
         """Remember the inputs and become the creator of the outputs (held weakly)."""
         self.inputs = tensors
+        self._input_versions = [t._version for t in tensors]  # see check_versions
         self.generation = generation = max([t.generation for t in tensors])
         self._outputs = [weakref.ref(o) for o in outputs]
-        self._output_meta = [(o.data.shape, o.data.dtype) for o in outputs]
+        self._output_meta = [(o.array.shape, o.array.dtype) for o in outputs]
         for o in outputs:
             o.creator = self
             o.generation = generation + 1
@@ -170,6 +171,22 @@ class Function:
                                f"(a Function that reads its outputs sets uses_outputs = True)")
         return out
 
+    def check_versions(self) -> None:
+        """Raise if an input, or an output that backward reads, was modified in place since this op ran.
+
+        Every in-place op bumps ``tensor._version`` (``minidl/ops/inplace.py``). The values this op
+        saved for backward are its inputs (and its outputs when ``uses_outputs``); if one changed,
+        the gradient would be silently wrong, so backward stops here instead (PyTorch's rule).
+        """
+        for i, (t, version) in enumerate(zip(self.inputs, self._input_versions)):
+            if t._version != version:
+                raise RuntimeError(_modified_in_place(self, f"input {i}", t, version))
+        if self.uses_outputs:
+            for i, ref in enumerate(self._outputs):
+                out = ref()
+                if out is not None and out._version != 0:
+                    raise RuntimeError(_modified_in_place(self, f"output {i}", out, 0))
+
     def release(self) -> None:
         """Drop what was saved for backward; a second backward through here then raises."""
         self.inputs = None
@@ -177,6 +194,13 @@ class Function:
     @property
     def name(self) -> str:
         return type(self).__name__
+
+
+def _modified_in_place(f: Function, which: str, t: Tensor, version: int) -> str:
+    return (f"backward through {f.name}: one of the variables needed for gradient computation has been modified "
+            f"by an inplace operation: {which}, of shape {tuple(t.shape)} and dtype {t.dtype}, is at version "
+            f"{t._version}; expected version {version}. Do the in-place change after backward, or use the "
+            f"out-of-place form (y = y + 1 instead of y.add_(1))")
 
 
 def _constant_like(value: Any, like: Tensor) -> Tensor:
@@ -257,6 +281,7 @@ def _run_backward(
             # (the relu activation a max pool has finished with) is freed before backward allocates.
             outputs_alive = [ref() for ref in f._outputs] if f.uses_outputs else None
             out = entry = None
+            f.check_versions()
             gxs = f.backward(*gys)
             del outputs_alive
             if not isinstance(gxs, tuple):
@@ -264,8 +289,8 @@ def _run_backward(
             for x, gx in zip(f.inputs, gxs, strict=True):
                 if gx is None or not x._requires_grad:
                     continue
-                if gx.data.shape != x.data.shape:
-                    gx = _ops_sum_to(gx, x.data.shape)  # undo broadcasting: the one place it is done
+                if gx.array.shape != x.array.shape:
+                    gx = _ops_sum_to(gx, x.array.shape)  # undo broadcasting: the one place it is done
                 accumulate(x, gx)
             x = gx = gys = gxs = None  # these locals would keep the last input and the gradients alive
             if not retain_graph:
@@ -275,24 +300,24 @@ def _run_backward(
 
     if wanted is not None:
         return [grads[id(t)][1] if id(t) in grads else None for t in wanted]
-    handed_out = {id(a.data) for a in root_grads}  # arrays that some caller or leaf already holds
+    handed_out = {id(a.array) for a in root_grads}  # arrays that some caller or leaf already holds
     for leaf in leaves:
         g = grads[id(leaf)][1]
         if not create_graph:
             g = g.detach()
-            if leaf.grad is None and (id(g.data) in handed_out or not getattr(g.data.flags, "writeable", True)):
+            if leaf.grad is None and (id(g.array) in handed_out or not getattr(g.array.flags, "writeable", True)):
                 # One array can be the gradient of several leaves (``x + y`` passes its gradient to both)
                 # or a read-only broadcast view: each .grad owns its memory, so in-place updates
                 # (clipping, zero_grad(set_to_none=False)) cannot leak from one gradient to another.
-                g = Tensor._wrap(g.data.copy(), g.backend, False)
-            handed_out.add(id(g.data))
+                g = Tensor._wrap(g.array.copy(), g.backend, False)
+            handed_out.add(id(g.array))
         leaf.grad = g if leaf.grad is None else leaf.grad + g
     return None
 
 
 def _check_root_grad(t: Tensor, g: Any) -> Tensor:
     if g is None:
-        if t.size != 1:
+        if t.numel() != 1:
             raise RuntimeError(
                 f"backward: grad can be created implicitly only for outputs with one element; "
                 f"got shape {t.shape}: pass grad=minidl.ones_like(out) or reduce first"

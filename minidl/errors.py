@@ -49,7 +49,7 @@ def dtype_mismatch_error(op: str, **tensors: object) -> DTypeError:
     dtypes = {name: str(t.dtype) for name, t in tensors.items() if t is not None}  # type: ignore[attr-defined]
     got = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
     weight = dtypes.get("weight")
-    cast = {"float32": "x.float()", "float64": "x.double()"}.get(weight or "", f"x.astype('{weight}')")
+    cast = {"float32": "x.float()", "float64": "x.double()"}.get(weight or "", f"x.to(minidl.{weight})")
     return DTypeError(f"{op}: got {got}; expected one dtype (as in PyTorch, nothing is promoted). Convert the "
                       f"input to the weight's dtype with {cast}, or the layer with .float() / .double()")
 

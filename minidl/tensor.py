@@ -1,17 +1,24 @@
 """The Tensor: one array of a backend, plus what autograd needs to know about it.
 
 A Tensor is a thin wrapper. The arithmetic is done by ops in ``minidl.ops``; the methods below
-only forward to them, so that ``a * b`` and ``minidl.mul(a, b)`` are the same call.
+only forward to them, so that ``a * b`` and ``minidl.mul(a, b)`` are the same call. The methods
+speak PyTorch's dialect (``x.size(0)``, ``x.transpose(0, 1)``, ``x.max(1)`` giving values and
+indices, ``.data``, ``.to("cuda")``); ``docs/pytorch-users.md`` lists the few deliberate differences.
 
-* ``data`` - the array (numpy or cupy), ``backend`` - who owns it (NumPy and Numba both use
-  numpy arrays, so the array type cannot tell them apart),
+* ``array`` - the raw array (numpy or cupy): what the library's own code computes on,
+* ``data`` - PyTorch's ``.data``: the same memory as a Tensor cut from the graph,
+* ``backend`` - who computes on it (NumPy and Numba both use numpy arrays, so the array type
+  cannot tell them apart); ``device`` - where it lives (``cpu`` or ``cuda:0``),
 * ``requires_grad`` - whether gradients are tracked, ``grad`` - the accumulated gradient,
 * ``creator`` - the Function that made this tensor (None for leaves), ``generation`` - its
-  depth in the graph, used to order the backward walk.
+  depth in the graph, used to order the backward walk,
+* ``_version`` - bumped by every in-place op, so backward can refuse a tensor that was changed
+  after an op saved it (PyTorch's guard).
 """
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -20,9 +27,39 @@ import numpy as np
 from minidl.backends import Backend, get_backend
 from minidl.errors import DTypeError
 
+# PyTorch's legacy type names, for ``x.type()``.
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
+               "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor",
+               "bool": "BoolTensor"}
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple of ints, printed as PyTorch prints ``torch.Size``.
+
+    >>> Size((2, 3))
+    minidl.Size([2, 3])
+    >>> Size((2, 3)) == (2, 3)
+    True
+    """
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __repr__(self) -> str:
+        return f"minidl.Size({list(self)})"
+
+    def __str__(self) -> str:  # error messages read "got shape (4, 3)"
+        return tuple.__repr__(self)
+
 
 class Tensor:
-    __slots__ = ("data", "backend", "_requires_grad", "grad", "creator", "generation", "name", "__weakref__")
+    __slots__ = ("array", "backend", "_requires_grad", "grad", "creator", "generation", "name", "_version",
+                 "__weakref__")
     __array_ufunc__ = None  # numpy_array * tensor -> Tensor.__rmul__, not an object array
 
     def __init__(self, data: Any, requires_grad: bool = False, backend: str | Backend | None = None,
@@ -30,16 +67,17 @@ class Tensor:
         """Prefer ``minidl.tensor(...)``; this constructor takes the same arguments."""
         be = get_backend(backend)
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         array = be.asarray(data, dtype=dtype)
         if dtype is None and array.dtype == np.float64 and not isinstance(data, np.ndarray | np.generic):
             array = array.astype(np.float32)  # Python floats become float32, like PyTorch
-        self.data = array
+        self.array = array
         self.backend = be
         self.grad: Tensor | None = None
         self.creator = None
         self.generation = 0
         self.name: str | None = None
+        self._version = 0
         self._requires_grad = False
         if requires_grad:
             self.requires_grad = True
@@ -48,13 +86,14 @@ class Tensor:
     def _wrap(cls, array: Any, backend: Backend, requires_grad: bool) -> Tensor:
         """Fast internal constructor: no conversion, no checks (the hot path of every op)."""
         t = object.__new__(cls)
-        t.data = array
+        t.array = array
         t.backend = backend
         t._requires_grad = requires_grad
         t.grad = None
         t.creator = None
         t.generation = 0
         t.name = None
+        t._version = 0
         return t
 
     # ------------------------------------------------------------------ autograd state
@@ -66,7 +105,7 @@ class Tensor:
     def requires_grad(self, value: bool) -> None:
         if self.creator is not None and not value:
             raise RuntimeError("requires_grad: use .detach() to stop gradients at a non-leaf tensor")
-        if value and self.data.dtype.kind not in "fc":
+        if value and self.array.dtype.kind not in "fc":
             raise DTypeError(f"requires_grad: only floating point tensors can require gradients, got {self.dtype}")
         self._requires_grad = bool(value)
 
@@ -78,97 +117,209 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self.creator is None
 
-    def backward(self, grad: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
+    @property
+    def grad_fn(self) -> Any:
+        """PyTorch's name for the Function that made this tensor (None for leaves)."""
+        return self.creator
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Compute gradients of this tensor w.r.t. every leaf; see ``minidl.autograd.backward``."""
-        autograd.backward(self, grad, retain_graph, create_graph)
+        autograd.backward(self, gradient, retain_graph, create_graph)
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph (shares memory, like PyTorch)."""
-        return Tensor._wrap(self.data, self.backend, False)
+        """The same memory, cut from the graph (like PyTorch)."""
+        return Tensor._wrap(self.array, self.backend, False)
 
-    def zero_grad(self) -> None:
-        self.grad = None
-
-    # ------------------------------------------------------------------ array facts
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+    def data(self) -> Tensor:
+        """PyTorch's ``.data``: the same memory as a Tensor outside the graph.
+
+        In-place changes through it (``p.data.add_(...)``) reach ``p`` and are not seen by the
+        in-place guard, as in PyTorch; prefer ``with minidl.no_grad():``. The raw array is ``.array``.
+        """
+        return Tensor._wrap(self.array, self.backend, False)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: assign a Tensor (got {type(value).__name__}); the raw array is .array")
+        self.array, self.backend = value.array, value.backend
+
+    # ------------------------------------------------------------------ shape and type facts
+    @property
+    def shape(self) -> Size:
+        return Size(self.array.shape)
+
+    def size(self, dim: int | None = None) -> Size | int:
+        """The shape (``x.size()``), or the length of one dimension (``x.size(0)``)."""
+        if dim is None:
+            return Size(self.array.shape)
+        return self.array.shape[self._dim(dim, "size")]
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
-
-    @property
-    def size(self) -> int:
-        return self.data.size
-
-    def numel(self) -> int:
-        return self.data.size
+        return self.array.ndim
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
+
+    ndimension = dim
+
+    def numel(self) -> int:
+        return self.array.size
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self.array.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.array.nbytes
+
+    @property
+    def device(self) -> Any:
+        """``device(type='cpu')`` for the numpy and numba backends, ``device(type='cuda', index=0)`` on a GPU."""
+        return device_of(self.backend)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.backend.is_gpu
+
+    def is_contiguous(self) -> bool:
+        return bool(self.array.flags.c_contiguous)
+
+    def contiguous(self) -> Tensor:
+        """Self when its memory is C-contiguous, else a contiguous copy (which stays in the graph)."""
+        return self if self.is_contiguous() else ops.shape.clone(self)
+
+    def is_floating_point(self) -> bool:
+        return self.array.dtype.kind == "f"
+
+    def _dim(self, dim: int, op: str) -> int:
+        bound = builtins.max(self.ndim, 1)
+        if not -bound <= dim < bound:
+            raise IndexError(f"{op}: dim {dim} is out of range for a tensor of shape {tuple(self.shape)} "
+                             f"(expected a dim in [{-bound}, {bound - 1}])")
+        return dim % bound
 
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.shape[0]
+        return self.array.shape[0]
 
     def __iter__(self) -> Iterator[Tensor]:
         for i in range(len(self)):
             yield self[i]
 
-    # ------------------------------------------------------------------ conversion
+    # ------------------------------------------------------------------ conversion and devices
     def numpy(self) -> np.ndarray:
         """The data as a numpy array (shared memory on CPU backends). Fails if grad is tracked."""
         if self.requires_grad:
             raise RuntimeError("numpy(): call .detach().numpy() on a tensor that requires grad")
-        return self.backend.to_numpy(self.data)
+        return self.backend.to_numpy(self.array)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        array = self.backend.to_numpy(self.data)
+        array = self.backend.to_numpy(self.array)
         return array if dtype is None else array.astype(dtype, copy=False)
 
-    def item(self) -> float | int | bool:
-        if self.size != 1:
-            raise ValueError(f"item(): only one-element tensors can be converted, got shape {self.shape}")
-        return self.backend.to_numpy(self.data).item()
+    def item(self) -> builtins.float | builtins.int | builtins.bool:
+        if self.array.size != 1:
+            raise ValueError(f"item(): only one-element tensors can be converted, got shape {tuple(self.shape)}")
+        return self.backend.to_numpy(self.array).item()
 
     def tolist(self) -> Any:
-        return self.backend.to_numpy(self.data).tolist()
+        return self.backend.to_numpy(self.array).tolist()
 
-    def __float__(self) -> float:
-        return float(self.item())
+    def __float__(self) -> builtins.float:
+        return builtins.float(self.item())
 
-    def __int__(self) -> int:
-        return int(self.item())
+    def __int__(self) -> builtins.int:
+        return builtins.int(self.item())
 
-    def __bool__(self) -> bool:
-        return bool(self.item())
+    def __bool__(self) -> builtins.bool:
+        return builtins.bool(self.item())
+
+    def __index__(self) -> builtins.int:
+        """Lets a one-element integer tensor index a list: ``classes[pred]``."""
+        if self.array.dtype.kind not in "iub" or self.array.size != 1:
+            raise TypeError(f"only integer tensors of a single element can be converted to an index, "
+                            f"got dtype {self.dtype} and shape {tuple(self.shape)}")
+        return builtins.int(self.item())
+
+    def __format__(self, spec: str) -> str:
+        if self.array.size == 1 and spec:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
 
     def clone(self) -> Tensor:
         """A copy of the data that stays in the graph (its gradient flows back to ``self``)."""
         return ops.shape.clone(self)
 
-    def to(self, backend: str | Backend) -> Tensor:
-        """This tensor on another backend (a copy across devices; stays in the graph)."""
-        return ops.shape.to_backend(self, get_backend(backend))
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, non_blocking: builtins.bool = False,
+           copy: builtins.bool = False) -> Tensor:
+        """PyTorch's ``to``: ``x.to("cuda")``, ``x.to(minidl.float64)``, ``x.to(other)``, ``x.to(device, dtype)``.
 
-    def astype(self, dtype: Any) -> Tensor:
-        """Cast to ``dtype``; differentiable between float dtypes."""
-        return ops.shape.astype(self, dtype)
+        A device (``"cpu"``, ``"cuda:0"``, ``minidl.device(...)``) or a backend name (``"numba"``)
+        moves the tensor (a copy across devices; it stays in the graph); a dtype casts it; a tensor
+        gives both of its own. Returns ``self`` when nothing changes (unless ``copy=True``).
+        ``non_blocking`` is accepted and has no effect.
+        """
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype, device = arg.dtype, arg.backend
+            elif is_device_like(arg):
+                device = arg
+            else:
+                dtype = arg
+        out = self
+        if device is not None:
+            out = ops.shape.to_backend(out, backend_for(device, self.backend))
+        if dtype is not None:
+            out = ops.shape.astype(out, _dtype("to", dtype))
+        return out.clone() if copy and out is self else out
+
+    def cpu(self) -> Tensor:
+        """This tensor on the CPU (``self`` if it is already there)."""
+        return self.to("cpu")
+
+    def cuda(self, device: Any = None, non_blocking: builtins.bool = False) -> Tensor:
+        """This tensor on the GPU backend (cupy, else numba-cuda); an error when none can run here."""
+        return self.to("cuda")
+
+    def type(self, dtype: Any = None) -> str | Tensor:
+        """``x.type()`` names the type PyTorch's way ('minidl.FloatTensor'); ``x.type(dtype)`` casts."""
+        if dtype is None:
+            return "minidl." + _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
+        if isinstance(dtype, str) and dtype.rsplit(".", 1)[-1] in _TYPE_NAMES.values():
+            name = dtype.rsplit(".", 1)[-1]
+            dtype = next(k for k, v in _TYPE_NAMES.items() if v == name)
+        return self.to(dtype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
 
     def float(self) -> Tensor:
-        return self.astype(np.float32)
+        return self.to(np.float32)
 
     def double(self) -> Tensor:
-        return self.astype(np.float64)
+        return self.to(np.float64)
+
+    def half(self) -> Tensor:
+        return self.to(np.float16)
 
     def long(self) -> Tensor:
-        return self.astype(np.int64)
+        return self.to(np.int64)
+
+    def int(self) -> Tensor:
+        return self.to(np.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(np.bool_)
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other: Any) -> Tensor:
@@ -195,6 +346,15 @@ class Tensor:
     def __rtruediv__(self, other: Any) -> Tensor:
         return ops.elementwise.div(other, self)
 
+    def __floordiv__(self, other: Any) -> Tensor:
+        return ops.compare.floor_divide(self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return ops.compare.floor_divide(other, self)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return ops.compare.remainder(self, other)
+
     def __pow__(self, other: Any) -> Tensor:
         return ops.elementwise.pow(self, other)
 
@@ -216,7 +376,20 @@ class Tensor:
     def __rmatmul__(self, other: Any) -> Tensor:
         return ops.matmul.matmul(other, self)
 
-    # comparisons give bool tensors (no gradient), like numpy and PyTorch
+    # In-place operators change this tensor's memory (as in PyTorch, so ``p -= lr * p.grad`` updates p).
+    def __iadd__(self, other: Any) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self.div_(other)
+
+    # comparisons give bool tensors (no gradient), like PyTorch
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return ops.compare.eq(self, other)
 
@@ -238,7 +411,80 @@ class Tensor:
     def __invert__(self) -> Tensor:
         return ops.compare.logical_not(self)
 
+    def __and__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_and(self, other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_or(self, other)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return ops.compare.bitwise_xor(self, other)
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
     __hash__ = object.__hash__
+
+    # the same as methods (PyTorch spells them both ways)
+    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return ops.elementwise.add(self, other if alpha == 1 else other * alpha)
+
+    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return ops.elementwise.sub(self, other if alpha == 1 else other * alpha)
+
+    def mul(self, other: Any) -> Tensor:
+        return ops.elementwise.mul(self, other)
+
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return ops.elementwise.divide(self, other, rounding_mode=rounding_mode)
+
+    def pow(self, exponent: Any) -> Tensor:
+        return ops.elementwise.pow(self, exponent)
+
+    def neg(self) -> Tensor:
+        return ops.elementwise.neg(self)
+
+    def eq(self, other: Any) -> Tensor:
+        return ops.compare.eq(self, other)
+
+    def ne(self, other: Any) -> Tensor:
+        return ops.compare.ne(self, other)
+
+    def lt(self, other: Any) -> Tensor:
+        return ops.compare.lt(self, other)
+
+    def le(self, other: Any) -> Tensor:
+        return ops.compare.le(self, other)
+
+    def gt(self, other: Any) -> Tensor:
+        return ops.compare.gt(self, other)
+
+    def ge(self, other: Any) -> Tensor:
+        return ops.compare.ge(self, other)
+
+    def equal(self, other: Tensor) -> builtins.bool:
+        """True when both tensors have the same shape and the same values."""
+        return tuple(self.shape) == tuple(other.shape) and builtins.bool((self.array == other.array).all())
+
+    def allclose(self, other: Tensor, rtol: builtins.float = 1e-5, atol: builtins.float = 1e-8,
+                 equal_nan: builtins.bool = False) -> builtins.bool:
+        return builtins.bool(self.backend.xp.allclose(self.array, other.array, rtol, atol, equal_nan))
+
+    def logical_not(self) -> Tensor:
+        return ops.compare.logical_not(self)
+
+    def isnan(self) -> Tensor:
+        return ops.compare.isnan(self)
+
+    def isinf(self) -> Tensor:
+        return ops.compare.isinf(self)
+
+    def isfinite(self) -> Tensor:
+        return ops.compare.isfinite(self)
+
+    def all(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
+        return ops.compare.all(self, dim, keepdim)
+
+    def any(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
+        return ops.compare.any(self, dim, keepdim)
 
     # ------------------------------------------------------------------ math methods
     def exp(self) -> Tensor:
@@ -252,6 +498,12 @@ class Tensor:
 
     def sqrt(self) -> Tensor:
         return ops.elementwise.sqrt(self)
+
+    def rsqrt(self) -> Tensor:
+        return 1.0 / ops.elementwise.sqrt(self)
+
+    def square(self) -> Tensor:
+        return ops.elementwise.mul(self, self)
 
     def sin(self) -> Tensor:
         return ops.elementwise.sin(self)
@@ -271,116 +523,333 @@ class Tensor:
     def abs(self) -> Tensor:
         return ops.elementwise.abs(self)
 
-    def clip(self, min: Any = None, max: Any = None) -> Tensor:
+    def sign(self) -> Tensor:
+        return ops.compare.sign(self)
+
+    def floor(self) -> Tensor:
+        return ops.compare.floor(self)
+
+    def ceil(self) -> Tensor:
+        return ops.compare.ceil(self)
+
+    def round(self, decimals: builtins.int = 0) -> Tensor:
+        return ops.compare.round(self, decimals)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         return ops.elementwise.clip(self, min, max)
 
-    clamp = clip
+    clip = clamp
+
+    def maximum(self, other: Any) -> Tensor:
+        return ops.elementwise.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return ops.elementwise.minimum(self, other)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        """``value`` where ``mask`` is true, ``self`` elsewhere (``mask`` broadcasts against self)."""
+        return ops.elementwise.where(mask, value, self)
 
     def matmul(self, other: Any) -> Tensor:
         return ops.matmul.matmul(self, other)
 
+    def mm(self, other: Tensor) -> Tensor:
+        """Matrix product of two 2-d tensors."""
+        return ops.matmul.mm(self, other)
+
+    def bmm(self, other: Tensor) -> Tensor:
+        """Batched matrix product of two 3-d tensors."""
+        return ops.matmul.bmm(self, other)
+
+    def dot(self, other: Tensor) -> Tensor:
+        return ops.matmul.dot(self, other)
+
+    def softmax(self, dim: builtins.int = -1) -> Tensor:
+        return ops.softmax.softmax(self, dim)
+
+    def log_softmax(self, dim: builtins.int = -1) -> Tensor:
+        return ops.softmax.log_softmax(self, dim)
+
     # ------------------------------------------------------------------ reductions
-    def sum(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None) -> Tensor:
-        return ops.reduce.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    # Reductions take PyTorch's dim/keepdim; NumPy's axis/keepdims are accepted as aliases (as PyTorch does).
+    def sum(self, dim: Any = None, keepdim: builtins.bool = False, *, dtype: Any = None, axis: Any = None,
+            keepdims: builtins.bool | None = None) -> Tensor:
+        dim, keepdim = _alias(dim, keepdim, axis, keepdims)
+        return ops.reduce.sum(self if dtype is None else self.to(dtype), dim, keepdim)
 
-    def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None) -> Tensor:
-        return ops.reduce.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def mean(self, dim: Any = None, keepdim: builtins.bool = False, *, dtype: Any = None, axis: Any = None,
+             keepdims: builtins.bool | None = None) -> Tensor:
+        dim, keepdim = _alias(dim, keepdim, axis, keepdims)
+        return ops.reduce.mean(self if dtype is None else self.to(dtype), dim, keepdim)
 
-    def var(self, axis: Any = None, keepdims: bool = False, *, correction: int = 1, dim: Any = None,
-            keepdim: bool | None = None) -> Tensor:
-        return ops.reduce.var(self, axis, keepdims, correction=correction, dim=dim, keepdim=keepdim)
+    def var(self, dim: Any = None, unbiased: builtins.bool | None = None, keepdim: builtins.bool = False, *,
+            correction: builtins.int | None = None, axis: Any = None, keepdims: builtins.bool | None = None) -> Tensor:
+        """Variance; the unbiased estimator (``correction=1``) by default, as in PyTorch."""
+        dim, keepdim = _alias(dim, keepdim, axis, keepdims)
+        return ops.reduce.var(self, dim, keepdim, correction=_correction(unbiased, correction))
 
-    def std(self, axis: Any = None, keepdims: bool = False, *, correction: int = 1, dim: Any = None,
-            keepdim: bool | None = None) -> Tensor:
-        return ops.reduce.std(self, axis, keepdims, correction=correction, dim=dim, keepdim=keepdim)
+    def std(self, dim: Any = None, unbiased: builtins.bool | None = None, keepdim: builtins.bool = False, *,
+            correction: builtins.int | None = None, axis: Any = None, keepdims: builtins.bool | None = None) -> Tensor:
+        """Standard deviation; the unbiased estimator (``correction=1``) by default, as in PyTorch."""
+        dim, keepdim = _alias(dim, keepdim, axis, keepdims)
+        return ops.reduce.std(self, dim, keepdim, correction=_correction(unbiased, correction))
 
-    def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None) -> Tensor:
-        return ops.reduce.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def prod(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Tensor:
+        return ops.reduce.prod(self, dim, keepdim)
 
-    def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None) -> Tensor:
-        return ops.reduce.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def max(self, dim: Any = None, keepdim: builtins.bool = False, *, axis: Any = None,
+            keepdims: builtins.bool | None = None) -> Any:
+        """``x.max()``: the largest value; ``x.max(dim)``: ``(values, indices)``; ``x.max(other)``: elementwise."""
+        dim, keepdim = _alias(dim, keepdim, axis, keepdims)
+        return ops.sort.max(self, dim, keepdim)
 
-    def logsumexp(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-                  keepdim: bool | None = None) -> Tensor:
-        return ops.reduce.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def min(self, dim: Any = None, keepdim: builtins.bool = False, *, axis: Any = None,
+            keepdims: builtins.bool | None = None) -> Any:
+        """``x.min()``: the smallest value; ``x.min(dim)``: ``(values, indices)``; ``x.min(other)``: elementwise."""
+        dim, keepdim = _alias(dim, keepdim, axis, keepdims)
+        return ops.sort.min(self, dim, keepdim)
 
-    def argmax(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None) -> Tensor:
-        return ops.compare.argmax(self, axis if dim is None else dim, keepdims)
+    def amax(self, dim: Any = None, keepdim: builtins.bool = False, *, axis: Any = None,
+             keepdims: builtins.bool | None = None) -> Tensor:
+        """Largest values over ``dim`` (values only; several dims allowed)."""
+        dim, keepdim = _alias(dim, keepdim, axis, keepdims)
+        return ops.reduce.amax(self, dim, keepdim)
 
-    def argmin(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None) -> Tensor:
-        return ops.compare.argmin(self, axis if dim is None else dim, keepdims)
+    def amin(self, dim: Any = None, keepdim: builtins.bool = False, *, axis: Any = None,
+             keepdims: builtins.bool | None = None) -> Tensor:
+        dim, keepdim = _alias(dim, keepdim, axis, keepdims)
+        return ops.reduce.amin(self, dim, keepdim)
 
-    def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
-        return ops.softmax.softmax(self, axis if dim is None else dim)
+    def logsumexp(self, dim: Any = None, keepdim: builtins.bool = False, *, axis: Any = None,
+                  keepdims: builtins.bool | None = None) -> Tensor:
+        dim, keepdim = _alias(dim, keepdim, axis, keepdims)
+        return ops.reduce.logsumexp(self, dim, keepdim)
 
-    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
-        return ops.softmax.log_softmax(self, axis if dim is None else dim)
+    def argmax(self, dim: builtins.int | None = None, keepdim: builtins.bool = False, *,
+               axis: builtins.int | None = None, keepdims: builtins.bool | None = None) -> Tensor:
+        dim, keepdim = _alias(dim, keepdim, axis, keepdims)
+        return ops.compare.argmax(self, dim, keepdim)
+
+    def argmin(self, dim: builtins.int | None = None, keepdim: builtins.bool = False, *,
+               axis: builtins.int | None = None, keepdims: builtins.bool | None = None) -> Tensor:
+        dim, keepdim = _alias(dim, keepdim, axis, keepdims)
+        return ops.compare.argmin(self, dim, keepdim)
+
+    def sort(self, dim: builtins.int = -1, descending: builtins.bool = False, stable: builtins.bool = False) -> Any:
+        return ops.sort.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: builtins.int = -1, descending: builtins.bool = False,
+                stable: builtins.bool = False) -> Tensor:
+        return ops.sort.argsort(self, dim, descending, stable)
+
+    def topk(self, k: builtins.int, dim: builtins.int = -1, largest: builtins.bool = True,
+             sorted: builtins.bool = True) -> Any:
+        return ops.sort.topk(self, k, dim, largest, sorted)
+
+    def kthvalue(self, k: builtins.int, dim: builtins.int = -1, keepdim: builtins.bool = False) -> Any:
+        return ops.sort.kthvalue(self, k, dim, keepdim)
+
+    def median(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Any:
+        return ops.sort.median(self, dim, keepdim)
+
+    def norm(self, p: Any = 2, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
+        return ops.reduce.norm(self, p, dim, keepdim)
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape: Any) -> Tensor:
         return ops.shape.reshape(self, *shape)
 
     def view(self, *shape: Any) -> Tensor:
-        return ops.shape.reshape(self, *shape)
+        return ops.shape.view(self, *shape)
 
-    def transpose(self, *axes: Any) -> Tensor:
-        return ops.shape.transpose(self, *axes)
+    def view_as(self, other: Tensor) -> Tensor:
+        return ops.shape.view(self, other.shape)
 
-    def permute(self, *axes: Any) -> Tensor:
-        return ops.shape.permute(self, *axes)
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return ops.shape.reshape(self, other.shape)
 
-    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
-        return ops.shape.swapaxes(self, axis1, axis2)
+    def transpose(self, dim0: builtins.int, dim1: builtins.int) -> Tensor:
+        """Swap two dimensions (PyTorch's transpose; ``permute`` reorders all of them)."""
+        return ops.shape.transpose(self, dim0, dim1)
+
+    swapaxes = swapdims = transpose
+
+    def permute(self, *dims: Any) -> Tensor:
+        return ops.shape.permute(self, *dims)
+
+    def t(self) -> Tensor:
+        """Transpose of a tensor of at most 2 dimensions."""
+        return ops.shape.t(self)
 
     @property
     def T(self) -> Tensor:
+        """All dimensions reversed."""
         return ops.shape.permute(self, *reversed(range(self.ndim)))
 
     @property
     def mT(self) -> Tensor:
-        return ops.shape.swapaxes(self, -1, -2)
+        """The last two dimensions swapped (a batch of matrices transposed)."""
+        return ops.shape.transpose(self, -1, -2)
 
-    def expand(self, *shape: Any) -> Tensor:
-        return ops.shape.expand(self, *shape)
+    def expand(self, *sizes: Any) -> Tensor:
+        return ops.shape.expand(self, *sizes)
 
-    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+    def expand_as(self, other: Tensor) -> Tensor:
+        return ops.shape.expand(self, other.shape)
+
+    def broadcast_to(self, shape: Sequence[builtins.int]) -> Tensor:
         return ops.shape.broadcast_to(self, shape)
 
-    def squeeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
-        return ops.shape.squeeze(self, axis if dim is None else dim)
+    def repeat(self, *sizes: Any) -> Tensor:
+        """PyTorch's repeat: tile the tensor ``sizes[i]`` times along dim i (numpy's ``tile``)."""
+        return ops.shape.repeat(self, *sizes)
 
-    def unsqueeze(self, axis: int) -> Tensor:
-        return ops.shape.unsqueeze(self, axis)
+    def repeat_interleave(self, repeats: builtins.int, dim: builtins.int | None = None) -> Tensor:
+        """Repeat each element ``repeats`` times along ``dim`` (numpy's ``repeat``)."""
+        return ops.shape.repeat_interleave(self, repeats, dim)
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    def squeeze(self, dim: Any = None) -> Tensor:
+        return ops.shape.squeeze(self, dim)
+
+    def unsqueeze(self, dim: builtins.int) -> Tensor:
+        return ops.shape.unsqueeze(self, dim)
+
+    def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor:
         return ops.shape.flatten(self, start_dim, end_dim)
 
-    def split(self, split_size_or_sections: Any, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
-        return ops.shape.split(self, split_size_or_sections, axis if dim is None else dim)
+    def unflatten(self, dim: builtins.int, sizes: Sequence[builtins.int]) -> Tensor:
+        d = self._dim(dim, "unflatten")
+        return ops.shape.reshape(self, tuple(self.shape[:d]) + tuple(sizes) + tuple(self.shape[d + 1:]))
 
-    def chunk(self, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
-        return ops.shape.chunk(self, chunks, axis if dim is None else dim)
+    def narrow(self, dim: builtins.int, start: builtins.int, length: builtins.int) -> Tensor:
+        """The slice ``start:start+length`` of dimension ``dim``."""
+        return ops.shape.narrow(self, dim, start, length)
 
-    def gather(self, axis: int, index: Any) -> Tensor:
-        return ops.index.gather(self, axis, index)
+    def split(self, split_size_or_sections: Any, dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        return ops.shape.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: builtins.int, dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        return ops.shape.chunk(self, chunks, dim)
+
+    def unbind(self, dim: builtins.int = 0) -> tuple[Tensor, ...]:
+        return ops.shape.unbind(self, dim)
+
+    def tril(self, diagonal: builtins.int = 0) -> Tensor:
+        return ops.shape.tril(self, diagonal)
+
+    def triu(self, diagonal: builtins.int = 0) -> Tensor:
+        return ops.shape.triu(self, diagonal)
+
+    def gather(self, dim: builtins.int, index: Any) -> Tensor:
+        return ops.index.gather(self, dim, index)
+
+    def index_select(self, dim: builtins.int, index: Any) -> Tensor:
+        return ops.index.index_select(self, dim, index)
 
     def __getitem__(self, index: Any) -> Tensor:
         return ops.index.getitem(self, index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        """In-place assignment, allowed only where no gradient is tracked (it would be silently wrong)."""
-        if self.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError("__setitem__: in-place assignment to a tensor that requires grad; use torch-style "
-                               "functional ops (where, cat) or do it inside minidl.no_grad()")
-        self.data[ops.index.to_array_index(index, self.backend)] = value.data if isinstance(value, Tensor) else value
+        """``x[index] = value``: in place (see ``copy_``), refused where gradients are tracked."""
+        ops.inplace.setitem(self, index, value)
+
+    # ------------------------------------------------------------------ new tensors like this one
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> Tensor:
+        return creation.tensor(data, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad,
+                               backend=self.backend)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> Tensor:
+        return creation.zeros(*size, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad,
+                              backend=self.backend)
+
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> Tensor:
+        return creation.ones(*size, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad,
+                             backend=self.backend)
+
+    def new_empty(self, *size: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> Tensor:
+        return creation.empty(*size, dtype=self.dtype if dtype is None else dtype, requires_grad=requires_grad,
+                              backend=self.backend)
+
+    def new_full(self, size: Sequence[builtins.int], fill_value: Any, dtype: Any = None,
+                 requires_grad: builtins.bool = False) -> Tensor:
+        return creation.full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
+                             requires_grad=requires_grad, backend=self.backend)
+
+    # ------------------------------------------------------------------ in-place ops (minidl/ops/inplace.py)
+    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return ops.inplace.apply(self, "add_", ops.elementwise.add, other if alpha == 1 else other * alpha)
+
+    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        return ops.inplace.apply(self, "sub_", ops.elementwise.sub, other if alpha == 1 else other * alpha)
+
+    def mul_(self, other: Any) -> Tensor:
+        return ops.inplace.apply(self, "mul_", ops.elementwise.mul, other)
+
+    def div_(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return ops.inplace.apply(self, "div_", ops.elementwise.divide, other, rounding_mode=rounding_mode)
+
+    def pow_(self, exponent: Any) -> Tensor:
+        return ops.inplace.apply(self, "pow_", ops.elementwise.pow, exponent)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        return ops.inplace.apply(self, "clamp_", ops.elementwise.clip, min, max)
+
+    clip_ = clamp_
+
+    def neg_(self) -> Tensor:
+        return ops.inplace.apply(self, "neg_", ops.elementwise.neg)
+
+    def exp_(self) -> Tensor:
+        return ops.inplace.apply(self, "exp_", ops.elementwise.exp)
+
+    def sqrt_(self) -> Tensor:
+        return ops.inplace.apply(self, "sqrt_", ops.elementwise.sqrt)
+
+    def relu_(self) -> Tensor:
+        return ops.inplace.apply(self, "relu_", ops.elementwise.relu)
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        return ops.inplace.apply(self, "masked_fill_", lambda x: ops.elementwise.where(mask, value, x))
+
+    def addcmul_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        return ops.inplace.apply(self, "addcmul_", ops.elementwise.add, tensor1 * tensor2 * value)
+
+    def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Tensor:
+        return ops.inplace.apply(self, "addcdiv_", ops.elementwise.add, tensor1 / tensor2 * value)
+
+    def lerp_(self, end: Any, weight: Any) -> Tensor:
+        return ops.inplace.apply(self, "lerp_", lambda x: x + (end - x) * weight)
+
+    def copy_(self, src: Any, non_blocking: builtins.bool = False) -> Tensor:
+        """Copy ``src``'s values into this tensor's memory (broadcast, cast to this dtype, across backends)."""
+        return ops.inplace.copy_(self, src)
+
+    def fill_(self, value: Any) -> Tensor:
+        return ops.inplace.fill_(self, value)
+
+    def zero_(self) -> Tensor:
+        return ops.inplace.fill_(self, 0)
+
+    def normal_(self, mean: builtins.float = 0.0, std: builtins.float = 1.0, *, generator: Any = None) -> Tensor:
+        return ops.inplace.random_(self, "normal_", "normal", mean, std, generator)
+
+    def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0, *, generator: Any = None) -> Tensor:
+        return ops.inplace.random_(self, "uniform_", "uniform", a, b, generator)
+
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place."""
+        self.creator, self.generation, self._requires_grad = None, 0, False
+        return self
 
     # ------------------------------------------------------------------ printing
     def __repr__(self) -> str:
-        body = np.array2string(self.backend.to_numpy(self.data), separator=", ", prefix="tensor(")
+        body = np.array2string(self.backend.to_numpy(self.array), separator=", ", prefix="tensor(")
         extras = []
         if self.dtype != np.float32 and self.dtype != np.int64 and self.dtype != np.bool_:
-            extras.append(f"dtype={self.dtype}")
-        if self.backend.name != "numpy":
+            extras.append(f"dtype=minidl.{self.dtype}")
+        if self.backend.is_gpu:
+            extras.append("device='cuda:0'")
+        if self.backend.name not in ("numpy", "cupy"):
             extras.append(f"backend={self.backend.name!r}")
         if self.creator is not None:
             extras.append(f"grad_fn=<{self.creator.name}>")
@@ -389,5 +858,25 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
 
+def _alias(dim: Any, keepdim: builtins.bool, axis: Any, keepdims: builtins.bool | None) -> tuple[Any, builtins.bool]:
+    """Accept NumPy's ``axis=`` / ``keepdims=`` as aliases of PyTorch's ``dim`` / ``keepdim``."""
+    return (axis if dim is None else dim), (keepdim if keepdims is None else keepdims)
+
+
+def _correction(unbiased: builtins.bool | None, correction: builtins.int | None) -> builtins.int:
+    if correction is not None:
+        return correction
+    return 0 if unbiased is False else 1
+
+
+def _dtype(op: str, dtype: Any) -> np.dtype:
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{op}: expected a device ('cpu', 'cuda'), a backend name, a dtype or a Tensor, "
+                        f"got {dtype!r}") from None
+
+
 # Bottom imports: the ops need the Tensor class defined above.
-from minidl import autograd, ops  # noqa: E402
+from minidl import autograd, creation, ops  # noqa: E402
+from minidl.device import backend_for, device_of, is_device_like  # noqa: E402

@@ -60,7 +60,7 @@ def test_gradients_accumulate_into_leaves_like_pytorch():
     (x * 3).sum().backward()
     (x * x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [3 + 2, 3 + 4])
-    x.zero_grad()
+    x.grad = None
     assert x.grad is None
 
 
@@ -98,7 +98,7 @@ def test_broadcast_inputs_get_gradients_summed_back_to_their_shape(small, large)
     np.testing.assert_array_equal(a.grad.numpy(), expected)
     np.testing.assert_array_equal(b.grad.numpy(), np.ones(large))
     w = np.arange(20.0).reshape(4, 5)  # a non-uniform upstream gradient: sums, not counts
-    a.zero_grad()
+    a.grad = None
     (a * minidl.tensor(w)).sum().backward()
     padded = (1,) * (len(large) - len(small)) + small  # small's shape as broadcasting lines it up
     axes = tuple(i for i, n in enumerate(padded) if n == 1)

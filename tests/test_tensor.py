@@ -8,7 +8,7 @@ import minidl
 
 def test_properties_and_conversion():
     x = minidl.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
-    assert x.shape == (2, 3) and x.ndim == 2 and x.size == 6 and x.numel() == 6 and len(x) == 2
+    assert x.shape == (2, 3) and x.ndim == 2 and x.size() == (2, 3) and x.numel() == 6 and len(x) == 2
     assert x.is_leaf and x.requires_grad and x.grad is None
     assert x.T.shape == (3, 2)
     assert x.detach().numpy().tolist() == [[1, 2, 3], [4, 5, 6]]
@@ -28,7 +28,7 @@ def test_from_numpy_shares_memory_and_tensor_copies():
     t, c = minidl.from_numpy(a), minidl.tensor(a)
     a[0] = 7
     assert t[0].item() == 7 and c[0].item() == 0
-    assert minidl.as_tensor(a).data is a
+    assert minidl.as_tensor(a).array is a
 
 
 def test_creation_functions():

@@ -20,7 +20,7 @@ Collation happens in two steps, so that array-backed datasets can skip the first
 
 >>> batch = default_collate([(np.zeros(2), 1), (np.ones(2), 0)])
 >>> batch[0].shape, batch[0].dtype, batch[1].tolist(), batch[1].dtype
-((2, 2), dtype('float32'), [1, 0], dtype('int64'))
+(minidl.Size([2, 2]), dtype('float32'), [1, 0], dtype('int64'))
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 >>> ds = TensorDataset(np.arange(10, dtype=np.float32).reshape(5, 2), np.arange(5))
 >>> loader = DataLoader(ds, batch_size=2, shuffle=True, generator=minidl.Generator(0))
 >>> len(loader), [y.shape for x, y in loader]
-(3, [(2,), (2,), (1,)])
+(3, [minidl.Size([2]), minidl.Size([2]), minidl.Size([1])])
 
 How a batch is made, for each list of indices that the batch sampler yields:
 

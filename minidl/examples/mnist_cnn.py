@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
                                                   steps_per_epoch=len(train_loader))
     print(model)
-    print(f"{sum(p.size for p in model.parameters()):,} parameters, backend {args.backend}, "
+    print(f"{sum(p.numel() for p in model.parameters()):,} parameters, backend {args.backend}, "
           f"Adam with {'one-cycle rate up to' if scheduler else 'constant rate'} {args.lr:g}")
 
     t_train = time.perf_counter()

@@ -22,7 +22,7 @@ from minidl.tensor import Tensor
 
 def _host_array(value: Any) -> np.ndarray:
     if isinstance(value, Tensor):
-        return np.asarray(value.backend.to_numpy(value.data))
+        return np.asarray(value.backend.to_numpy(value.array))
     if hasattr(value, "get") and hasattr(value, "__cuda_array_interface__"):  # a cupy array
         return value.get()
     return np.asarray(value)

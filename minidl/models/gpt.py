@@ -16,9 +16,9 @@ so that the residual stream does not grow with depth.
 >>> model = GPT(GPTConfig(vocab_size=65, block_size=16, n_layer=1, n_head=2, n_embd=32))
 >>> idx = minidl.zeros(1, 3, dtype="int64")
 >>> model(idx).shape
-(1, 3, 65)
+minidl.Size([1, 3, 65])
 >>> model.generate(idx, 5, top_k=10, generator=minidl.Generator(0)).shape
-(1, 8)
+minidl.Size([1, 8])
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 >>> import minidl, minidl.nn as nn
 >>> model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
 >>> model(minidl.zeros(4, 2)).shape
-(4, 1)
+minidl.Size([4, 1])
 >>> model.num_parameters()
 33
 """

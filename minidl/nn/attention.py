@@ -22,7 +22,7 @@ averaged over heads unless ``average_attn_weights=False``; with ``need_weights=F
 >>> x = minidl.randn(3, 5, 8)
 >>> out, w = mha(x, x, x)
 >>> out.shape, w.shape
-((3, 5, 8), (3, 5, 5))
+(minidl.Size([3, 5, 8]), minidl.Size([3, 5, 5]))
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Sequential(
   (2): Linear(in_features=4, out_features=1, bias=True)
 )
 >>> net(minidl.zeros(2, 3)).shape
-(2, 1)
+minidl.Size([2, 1])
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ with fan_in = weight.shape[1] * kh * kw, and the bias from the same range.
 >>> import minidl, minidl.nn as nn
 >>> conv = nn.Conv2d(1, 32, 3)
 >>> conv.weight.shape, conv.bias.shape
-((32, 1, 3, 3), (32,))
+(minidl.Size([32, 1, 3, 3]), minidl.Size([32]))
 >>> conv(minidl.zeros(64, 1, 28, 28)).shape
-(64, 32, 26, 26)
+minidl.Size([64, 32, 26, 26])
 """
 
 from __future__ import annotations

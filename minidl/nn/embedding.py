@@ -3,7 +3,7 @@
 >>> import minidl, minidl.nn as nn
 >>> emb = nn.Embedding(10, 4, padding_idx=0)
 >>> emb(minidl.tensor([[1, 2, 0]])).shape
-(1, 3, 4)
+minidl.Size([1, 3, 4])
 >>> emb.weight[0].tolist()    # the padding row starts at zero and never gets a gradient
 [0.0, 0.0, 0.0, 0.0]
 """
@@ -47,7 +47,7 @@ class Embedding(Module):
     def reset_parameters(self, generator: Generator | None = None) -> None:
         init.normal_(self.weight, generator=generator)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight.array[self.padding_idx] = 0
 
     def forward(self, input: Any) -> Tensor:
         return embedding(input, self.weight, self.padding_idx)

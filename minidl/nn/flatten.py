@@ -2,9 +2,9 @@
 
 >>> import minidl, minidl.nn as nn
 >>> nn.Flatten()(minidl.zeros(8, 3, 4, 4)).shape   # keeps the batch axis
-(8, 48)
+minidl.Size([8, 48])
 >>> nn.Unflatten(1, (3, 16))(minidl.zeros(8, 48)).shape
-(8, 3, 16)
+minidl.Size([8, 3, 16])
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def _fan(tensor: Tensor, mode: str) -> int:
 def _write(tensor: Tensor, values: np.ndarray) -> Tensor:
     """Copy host ``values`` into ``tensor`` in place, in its dtype and on its backend."""
     with no_grad():
-        tensor.data[...] = tensor.backend.asarray(np.asarray(values).astype(tensor.dtype, copy=False))
+        tensor.array[...] = tensor.backend.asarray(np.asarray(values).astype(tensor.dtype, copy=False))
     return tensor
 
 
@@ -145,7 +145,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None =
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_: needs a tensor with at least 2 dimensions, got shape {tensor.shape}")
     rows = tensor.shape[0]
-    cols = tensor.size // rows
+    cols = tensor.numel() // rows
     flat = get_generator(generator).normal((rows, cols))
     if rows < cols:
         flat = flat.T

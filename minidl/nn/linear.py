@@ -3,9 +3,9 @@
 >>> import minidl, minidl.nn as nn
 >>> layer = nn.Linear(3, 2)
 >>> layer.weight.shape, layer.bias.shape
-((2, 3), (2,))
+(minidl.Size([2, 3]), minidl.Size([2]))
 >>> layer(minidl.ones(5, 3)).shape
-(5, 2)
+minidl.Size([5, 2])
 """
 
 from __future__ import annotations

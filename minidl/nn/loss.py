@@ -8,7 +8,7 @@
 >>> round(float(loss), 4)      # uniform predictions: log(3)
 1.0986
 >>> loss.backward(); logits.grad.shape
-(4, 3)
+minidl.Size([4, 3])
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ over that tree. The three registries are plain dicts, so the order is always def
 >>> [name for name, _ in model.named_parameters()]
 ['hidden.weight', 'hidden.bias', 'out.weight', 'out.bias']
 >>> model(minidl.zeros(3, 4)).shape
-(3, 2)
+minidl.Size([3, 2])
 
 ```
 """
@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from minidl.backends import Backend, get_backend
+from minidl.device import backend_for, is_device_like
 from minidl.nn.parameter import Parameter
 from minidl.tensor import Tensor
 
@@ -52,7 +52,7 @@ class IncompatibleKeys(NamedTuple):
 def _to_host_array(value: Any, key: str) -> np.ndarray:
     """Turn a state_dict value (minidl Tensor, numpy array, torch tensor, ...) into a numpy array."""
     if isinstance(value, Tensor):
-        return value.backend.to_numpy(value.data)
+        return value.backend.to_numpy(value.array)
     if isinstance(value, np.ndarray | np.generic):
         return np.asarray(value)
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor: no grad, on the host
@@ -230,7 +230,7 @@ class Module:
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Total number of scalars in the parameters (each shared parameter counted once)."""
-        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # ------------------------------------------------------------------ modes and gradients
     def train(self, mode: bool = True) -> Module:
@@ -257,7 +257,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad = Tensor._wrap(p.backend.xp.zeros_like(p.data), p.backend, False)
+                p.grad = Tensor._wrap(p.backend.xp.zeros_like(p.array), p.backend, False)
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call ``fn`` on every submodule (children first) and on this module; e.g. custom init."""
@@ -267,27 +267,40 @@ class Module:
         return self
 
     # ------------------------------------------------------------------ moving
-    def to(self, target: str | Backend | Any) -> Module:
-        """Move every parameter and buffer, in place, to a backend (``"numpy"``, ``"cupy"``, ...) or cast
-        floating ones to a dtype (``minidl.float64``). Parameters stay the same objects, so an optimizer
-        made before the move keeps working."""
-        is_backend = isinstance(target, str | Backend)
-        be = get_backend(target) if is_backend else None
-        dtype = None if is_backend else np.dtype(target)
+    def to(self, *args: Any, device: Any = None, dtype: Any = None, non_blocking: bool = False) -> Module:
+        """Move every parameter and buffer, in place, to a device or backend (``"cuda"``, ``"cpu"``,
+        ``"numba"``, ``minidl.device(...)``) and/or cast floating ones to a dtype (``minidl.float64``),
+        as ``torch.nn.Module.to`` does. Parameters stay the same objects, so an optimizer made before
+        the move keeps working."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg.backend, arg.dtype
+            elif is_device_like(arg):
+                device = arg
+            else:
+                dtype = arg
+        dtype = None if dtype is None else np.dtype(dtype)
         if dtype is not None and dtype.kind != "f":
             raise TypeError(f"Module.to: only floating point dtypes are allowed, got {dtype}")
 
         def convert(t: Tensor) -> None:
+            be = None if device is None else backend_for(device, t.backend)
             if be is not None and t.backend is not be:
-                t.data, t.backend = be.asarray(t.backend.to_numpy(t.data)), be
-            elif dtype is not None and t.dtype.kind == "f":
-                t.data = t.data.astype(dtype)
+                t.array, t.backend = be.asarray(t.backend.to_numpy(t.array)), be
+            if dtype is not None and t.dtype.kind == "f":
+                t.array = t.array.astype(dtype)
 
         for t in [*self.parameters(), *self.buffers()]:
             convert(t)
             if t.grad is not None:
                 convert(t.grad)
         return self
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
+
+    def cuda(self, device: Any = None) -> Module:
+        return self.to("cuda")
 
     def float(self) -> Module:
         return self.to(np.float32)
@@ -346,7 +359,7 @@ class Module:
             raise RuntimeError(f"load_state_dict for {type(self).__name__} failed; nothing was loaded.\n"
                                + "\n".join(problems))
         for target, array in staged:
-            target.data = array  # the same Parameter object, new values: optimizers keep working
+            target.array = array  # the same Parameter object, new values: optimizers keep working
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ printing

@@ -7,7 +7,7 @@ that assigning it to a Module attribute (``self.weight = Parameter(...)``) regis
 >>> import minidl.nn as nn
 >>> w = nn.Parameter([[1.0, 2.0]])
 >>> w.requires_grad, w.dtype, w.shape
-(True, dtype('float32'), (1, 2))
+(True, dtype('float32'), minidl.Size([1, 2]))
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class Parameter(Tensor):
             data = np.empty((0,), dtype=np.float32)
         if isinstance(data, Tensor):
             backend = data.backend if backend is None else backend
-            data = data.data  # share memory, keep the dtype
+            data = data.array  # share memory, keep the dtype
         elif dtype is None:
             array = np.asarray(data) if not hasattr(data, "__cuda_array_interface__") else data
             if array.dtype.kind != "f" or array.dtype == np.float64:

@@ -4,9 +4,9 @@ The math is in ``minidl.ops.pool``; these classes only remember the window setti
 
 >>> import minidl, minidl.nn as nn
 >>> nn.MaxPool2d(2)(minidl.zeros(64, 32, 26, 26)).shape
-(64, 32, 13, 13)
+minidl.Size([64, 32, 13, 13])
 >>> nn.AdaptiveAvgPool2d((1, 1))(minidl.zeros(2, 8, 7, 7)).shape
-(2, 8, 1, 1)
+minidl.Size([2, 8, 1, 1])
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ sequence with ``detach()``::
 >>> lstm = nn.LSTM(4, 8, num_layers=2, batch_first=True)
 >>> out, (h, c) = lstm(minidl.zeros(3, 5, 4))
 >>> out.shape, h.shape, c.shape
-((3, 5, 8), (2, 3, 8), (2, 3, 8))
+(minidl.Size([3, 5, 8]), minidl.Size([2, 3, 8]), minidl.Size([2, 3, 8]))
 """
 
 from __future__ import annotations

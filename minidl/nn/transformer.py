@@ -22,7 +22,7 @@ position) or sinusoidal (fixed; Vaswani et al.):
 >>> encoder = nn.TransformerEncoder(layer, num_layers=2)
 >>> x = minidl.randn(2, 7, 16)
 >>> encoder(x + nn.SinusoidalPositionalEmbedding(100, 16)(x)).shape
-(2, 7, 16)
+minidl.Size([2, 7, 16])
 """
 
 from __future__ import annotations

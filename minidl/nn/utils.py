@@ -60,7 +60,7 @@ def clip_grad_norm_(parameters: TensorsT, max_norm: float, norm_type: float = 2.
     norm_type = float(norm_type)
     if not grads:
         return tensor(0.0)
-    norms = [_norm(g.data, g.backend.xp, norm_type) for g in grads]
+    norms = [_norm(g.array, g.backend.xp, norm_type) for g in grads]
     if norm_type == math.inf:
         total = max(norms)
     else:
@@ -72,7 +72,7 @@ def clip_grad_norm_(parameters: TensorsT, max_norm: float, norm_type: float = 2.
     coef = float(max_norm) / (total + 1e-6)
     if not coef >= 1.0:  # also when coef is NaN: like PyTorch, NaN then spreads to every gradient
         for g in grads:
-            g.data *= coef
+            g.array *= coef
     return tensor(total, dtype=grads[0].dtype)
 
 
@@ -80,7 +80,7 @@ def clip_grad_value_(parameters: TensorsT, clip_value: float) -> None:
     """Clamp every gradient entry, in place, into ``[-clip_value, clip_value]``."""
     clip_value = float(clip_value)
     for g in _grads(parameters):
-        g.backend.xp.clip(g.data, -clip_value, clip_value, out=g.data)
+        g.backend.xp.clip(g.array, -clip_value, clip_value, out=g.array)
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
@@ -93,11 +93,11 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     if not isinstance(vec, Tensor) or vec.ndim != 1:
         raise TypeError(f"vector_to_parameters: expected a 1-d Tensor, got {type(vec).__name__}")
     params = list(parameters)
-    total = sum(p.size for p in params)
-    if total != vec.size:
-        raise ValueError(f"vector_to_parameters: the vector has {vec.size} elements, the parameters {total}")
+    total = sum(p.numel() for p in params)
+    if total != vec.numel():
+        raise ValueError(f"vector_to_parameters: the vector has {vec.numel()} elements, the parameters {total}")
     start = 0
     for p in params:
-        chunk = vec.data[start:start + p.size].reshape(p.shape)
-        p.data[...] = p.backend.asarray(vec.backend.to_numpy(chunk) if p.backend is not vec.backend else chunk)
-        start += p.size
+        chunk = vec.array[start:start + p.numel()].reshape(p.shape)
+        p.array[...] = p.backend.asarray(vec.backend.to_numpy(chunk) if p.backend is not vec.backend else chunk)
+        start += p.numel()

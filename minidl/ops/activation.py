@@ -131,7 +131,7 @@ class LeakyReLU(Function):
         return self.backend.xp.where(x > 0, x, x * self.negative_slope)
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         return mask(gy, self.backend.xp.where(x > 0, 1, self.negative_slope).astype(x.dtype))
 
 
@@ -146,7 +146,7 @@ class ELU(Function):
         return xp.where(x > 0, x, self.alpha * xp.expm1(xp.minimum(x, 0)))
 
     def backward(self, gy):
-        positive = (self.inputs[0].data > 0).astype(gy.dtype)
+        positive = (self.inputs[0].array > 0).astype(gy.dtype)
         # y + alpha = alpha e^x on the negative side; using the output keeps it differentiable.
         return mask(gy, positive) + mask(gy * (self.output() + self.alpha), 1 - positive)
 
@@ -195,7 +195,7 @@ class Softplus(Function):
 
     def backward(self, gy):
         (x,) = self.inputs
-        linear = (x.data * self.beta > self.threshold).astype(gy.dtype)
+        linear = (x.array * self.beta > self.threshold).astype(gy.dtype)
         return where(linear > 0, gy, gy * sigmoid(x * self.beta))
 
 

@@ -25,7 +25,7 @@ keys are all masked give 0 instead of NaN. When the backward pass is itself reco
 >>> import minidl
 >>> q = k = v = minidl.ones(1, 3, 4)
 >>> scaled_dot_product_attention(q, k, v, is_causal=True).shape
-(1, 3, 4)
+minidl.Size([1, 3, 4])
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class ScaledDotProductAttention(Function):
                 gp = gp * keep
             gs = p * (gp - (gp * p).sum(-1, keepdims=True)) * self.scale
             return matmul(gs, k), matmul(swapaxes(gs, -1, -2), q), gv
-        gq, gk, gv = self.backend.attention_backward(gout.data, q.data, k.data, v.data, self.output().data,
+        gq, gk, gv = self.backend.attention_backward(gout.array, q.array, k.array, v.array, self.output().array,
                                                      self.state, self.mask, self.scale, self.is_causal, self.keep)
         wrap = Tensor._wrap
         return wrap(gq, self.backend, False), wrap(gk, self.backend, False), wrap(gv, self.backend, False)
@@ -89,7 +89,7 @@ def additive_mask(mask: Any, like: Tensor) -> Any:
     if mask is None:
         return None
     be, xp = like.backend, like.backend.xp
-    array = mask.data if isinstance(mask, Tensor) else be.asarray(mask)
+    array = mask.array if isinstance(mask, Tensor) else be.asarray(mask)
     if array.dtype == bool:
         return xp.where(array, 0.0, -xp.inf).astype(like.dtype)
     return array.astype(like.dtype, copy=False)

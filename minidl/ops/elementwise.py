@@ -9,16 +9,40 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from minidl.autograd import Function
 from minidl.errors import shape_error
+from minidl.ops import compare
 from minidl.tensor import Tensor
 
 
+def result_dtype(a: Any, b: Any) -> Any:
+    """The dtype of a binary op on arrays ``a`` and ``b``: PyTorch's promotion, not NumPy's.
+
+    * different kinds (bool < integer < floating): the higher kind's dtype wins, so a float32
+      tensor times an int64 tensor stays float32 (NumPy would give float64);
+    * the same kind: the wider dtype, except that a 0-d operand does not widen an operand with
+      dimensions (``x + minidl.tensor(1.0, dtype=float64)`` stays float32 for a float32 x).
+    Python numbers never reach here: they become 0-d constants of the tensor's dtype first.
+    """
+    rank = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+    ka, kb = rank[a.dtype.kind], rank[b.dtype.kind]
+    if ka != kb:
+        return a.dtype if ka > kb else b.dtype
+    if (a.ndim == 0) != (b.ndim == 0):
+        return b.dtype if a.ndim == 0 else a.dtype
+    return np.promote_types(a.dtype, b.dtype)
+
+
 class _Binary(Function):
-    """Binary op: ``forward`` applies ``self.fn`` and turns a numpy broadcast failure into a
-    ShapeError naming the op and both shapes."""
+    """Binary op: ``forward`` applies ``self.fn`` (after PyTorch's dtype promotion, ``result_dtype``)
+    and turns a numpy broadcast failure into a ShapeError naming the op and both shapes."""
 
     def forward(self, a, b):
+        if a.dtype != b.dtype:
+            dtype = result_dtype(a, b)
+            a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
         try:
             return self.fn(a, b)
         except ValueError:
@@ -120,7 +144,7 @@ class Abs(Function):
 
     def backward(self, gy):
         (x,) = self.inputs
-        return mask(gy, self.backend.xp.sign(x.data))
+        return mask(gy, self.backend.xp.sign(x.array))
 
 
 class Exp(Function):
@@ -236,7 +260,7 @@ class Relu(Function):
         return self.backend.xp.maximum(x, 0)
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         return mask(gy, x > 0)  # a boolean mask: a quarter of the memory of a float one, same product
 
 
@@ -248,7 +272,7 @@ class Maximum(_Binary):
 
     def backward(self, gy):
         a, b = self.inputs
-        return _split_by_winner(gy, a.data > b.data, a.data == b.data)
+        return _split_by_winner(gy, a.array > b.array, a.array == b.array)
 
 
 class Minimum(_Binary):
@@ -259,7 +283,7 @@ class Minimum(_Binary):
 
     def backward(self, gy):
         a, b = self.inputs
-        return _split_by_winner(gy, a.data < b.data, a.data == b.data)
+        return _split_by_winner(gy, a.array < b.array, a.array == b.array)
 
 
 def _split_by_winner(gy: Tensor, a_wins: Any, tie: Any) -> tuple[Tensor, Tensor]:
@@ -278,7 +302,7 @@ class Clip(Function):
         return self.backend.xp.clip(x, self.lo, self.hi)
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         inside = self.backend.xp.ones(x.shape, dtype=bool)
         if self.lo is not None:
             inside &= x >= self.lo
@@ -318,8 +342,31 @@ def mul(a: Any, b: Any) -> Tensor:
 
 
 def div(a: Any, b: Any) -> Tensor:
-    """a / b with numpy broadcasting."""
+    """a / b, true division: two integer operands give float32 (as in PyTorch)."""
+    if _is_integer(a) and _is_integer(b):
+        if isinstance(a, Tensor):
+            a = a.to(np.float32)
+        else:
+            b = b.to(np.float32)
     return Div()(a, b)
+
+
+def divide(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """PyTorch's ``div``: true division (None), or rounded toward minus infinity ("floor") or zero ("trunc").
+
+    The rounded forms have no gradient (it is zero almost everywhere): the graph stops there.
+    """
+    if rounding_mode is None:
+        return div(a, b)
+    if rounding_mode == "floor":
+        return compare.floor_divide(a, b)
+    if rounding_mode == "trunc":
+        return compare.trunc_divide(a, b)
+    raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+
+
+def _is_integer(v: Any) -> bool:
+    return (isinstance(v, Tensor) and v.dtype.kind in "biu") or (isinstance(v, int) and not isinstance(v, bool))
 
 
 def pow(a: Any, b: Any) -> Tensor:
@@ -401,5 +448,5 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError("where: at least one of a and b must be a Tensor")
     ref = a if isinstance(a, Tensor) else b
-    c = cond.data if isinstance(cond, Tensor) else ref.backend.asarray(cond)
+    c = cond.array if isinstance(cond, Tensor) else ref.backend.asarray(cond)
     return Where(c.astype(bool))(a, b)

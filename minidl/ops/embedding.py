@@ -12,7 +12,7 @@ again (the scatter-add is linear in dL/dy), so double backward works.
 >>> W = minidl.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, 4.0]], requires_grad=True)
 >>> y = embedding(minidl.tensor([[1, 2, 1]]), W)
 >>> y.shape
-(1, 3, 2)
+minidl.Size([1, 3, 2])
 >>> y.sum().backward(); W.grad    # row 1 was used twice
 tensor([[0., 0.],
         [2., 2.],
@@ -64,7 +64,7 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Ten
     if weight.ndim != 2:
         raise shape_error("embedding", weight.shape, expected="a weight of shape (num_embeddings, embedding_dim)")
     n = weight.shape[0]
-    indices = input.data if isinstance(input, Tensor) else weight.backend.asarray(input)
+    indices = input.array if isinstance(input, Tensor) else weight.backend.asarray(input)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {indices.dtype}")
     if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= n):

@@ -19,7 +19,7 @@ def to_array_index(index: Any, backend: Backend) -> Any:
     if isinstance(index, tuple):
         return tuple(to_array_index(i, backend) for i in index)
     if isinstance(index, Tensor):
-        return index.data
+        return index.array
     if isinstance(index, list):
         return backend.asarray(index)
     return index
@@ -100,7 +100,7 @@ def getitem(x: Tensor, index: Any) -> Tensor:
 
 def take_along_axis(x: Tensor, indices: Any, axis: int) -> Tensor:
     """numpy's take_along_axis: ``y[..., i, ...] = x[..., indices[..., i, ...], ...]`` along ``axis``."""
-    idx = indices.data if isinstance(indices, Tensor) else x.backend.asarray(indices)
+    idx = indices.array if isinstance(indices, Tensor) else x.backend.asarray(indices)
     if idx.ndim != x.ndim:
         raise IndexError(f"take_along_axis: indices have {idx.ndim} dims but x has shape {x.shape}")
     return TakeAlongAxis(idx, axis)(x)
@@ -109,3 +109,13 @@ def take_along_axis(x: Tensor, indices: Any, axis: int) -> Tensor:
 def gather(x: Tensor, axis: int, index: Any, *, dim: int | None = None) -> Tensor:
     """PyTorch's gather (``out[i][j] = x[i][index[i][j]]`` for axis=1): take_along_axis."""
     return take_along_axis(x, index, axis if dim is None else dim)
+
+
+def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
+    """The entries of ``index`` (a 1-d integer tensor) along ``dim``: ``x[:, index]`` for dim=1."""
+    idx = index.array if isinstance(index, Tensor) else x.backend.asarray(index)
+    if idx.ndim != 1 or idx.dtype.kind not in "iu":
+        raise IndexError(f"index_select: index must be a 1-d integer tensor, got shape {tuple(idx.shape)} "
+                         f"and dtype {idx.dtype}")
+    d = dim % max(x.ndim, 1)
+    return getitem(x, (slice(None),) * d + (idx,))

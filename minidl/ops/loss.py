@@ -93,7 +93,7 @@ def _index_array(target: Any, like: Tensor) -> Any:
         if target.backend is not like.backend:
             raise ValueError(f"loss: the target is on backend {target.backend.name!r}, "
                              f"the input on {like.backend.name!r}")
-        array = target.data
+        array = target.array
     else:
         array = like.backend.asarray(target)
     if array.dtype.kind not in "iu":
@@ -181,7 +181,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None, igno
     valid = t != ignore_index
     loss = SoftmaxCrossEntropy(t, ignore_index)(x)  # the fused kernel: 0 on ignored rows
     # w[t_n], 0 on ignored rows: a constant (no gradient flows to the class weights, as in PyTorch)
-    w_t = w.data[t * valid] * valid if w is not None else valid.astype(x.dtype)
+    w_t = w.array[t * valid] * valid if w is not None else valid.astype(x.dtype)
     if w is not None:
         loss = loss * Tensor._wrap(w_t, x.backend, False)
     if label_smoothing > 0:
@@ -216,7 +216,7 @@ def nll_loss(input: Tensor, target: Any, weight: Tensor | None = None, ignore_in
         w = _as_tensor(weight, input)
         if w.shape != (n_classes,):
             raise shape_error("nll_loss", w.shape, expected=f"a weight of shape ({n_classes},), one per class")
-        w_t = w.data[safe] * w_t
+        w_t = w.array[safe] * w_t
     picked = reshape(take_along_axis(x, safe[:, None], 1), -1)
     loss = -mask(picked, w_t)
     if reduction == "mean":
@@ -299,7 +299,7 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
     if log_target:
         loss = t.exp() * (t - input)
     else:
-        safe_t = where(t.data > 0, t, 1.0)  # log(1) = 0 where t = 0
+        safe_t = where(t.array > 0, t, 1.0)  # log(1) = 0 where t = 0
         loss = t * (log(safe_t) - input)
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim > 0 else 1)

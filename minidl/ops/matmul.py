@@ -44,6 +44,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         b = Tensor(b, backend=a.backend, dtype=a.dtype)
     if a.ndim == 0 or b.ndim == 0:
         raise shape_error("matmul", a.shape, b.shape, expected="operands with at least one dimension")
+    if a.dtype != b.dtype:
+        raise dtype_mismatch_error("matmul", a=a, b=b)
     if a.ndim >= 2 and b.ndim >= 2:
         return MatMul()(a, b)
     a2 = unsqueeze(a, 0) if a.ndim == 1 else a
@@ -54,6 +56,27 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim == 1:
         c = squeeze(c, -2 if b.ndim > 1 else -1)
     return c
+
+
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product of two 2-d tensors (``torch.mm``: no broadcasting, no batch)."""
+    if a.ndim != 2 or b.ndim != 2:
+        raise shape_error("mm", a.shape, b.shape, expected="two 2-d tensors (use matmul or bmm for batches)")
+    return matmul(a, b)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """Batched matrix product: (B, n, m) @ (B, m, p) -> (B, n, p), no broadcasting (``torch.bmm``)."""
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise shape_error("bmm", a.shape, b.shape, expected="(B, n, m) and (B, m, p) with the same B")
+    return matmul(a, b)
+
+
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    """Inner product of two 1-d tensors of one length."""
+    if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
+        raise shape_error("dot", a.shape, b.shape, expected="two 1-d tensors of the same length")
+    return matmul(a, b)
 
 
 class Linear(Function):
@@ -94,7 +117,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
     >>> import minidl
     >>> y = linear(minidl.ones(4, 3), minidl.ones(2, 3), minidl.tensor([0.0, 1.0]))
-    >>> y.shape, y.tolist()[0]
+    >>> tuple(y.shape), y.tolist()[0]
     ((4, 2), [3.0, 4.0])
     """
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1] \

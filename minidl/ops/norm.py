@@ -52,9 +52,9 @@ def _grads_composite(gy: Tensor, x: Tensor, w: Tensor | None, axes: tuple[int, .
     A float16 x is computed in float32 (module docstring) and the gradients are rounded at the end."""
     acc = accumulation_dtype(x.dtype)
     if acc != x.dtype:
-        gx, gw = _grads_composite(gy.astype(acc), x.astype(acc), None if w is None else w.astype(acc), axes,
+        gx, gw = _grads_composite(gy.to(acc), x.to(acc), None if w is None else w.to(acc), axes,
                                   param_axes, shape, eps)
-        return gx.astype(x.dtype), None if gw is None else gw.astype(w.dtype)
+        return gx.to(x.dtype), None if gw is None else gw.to(w.dtype)
     mean = x.mean(axes, keepdims=True)
     xc = x - mean
     rstd = ((xc * xc).mean(axes, keepdims=True) + eps) ** -0.5
@@ -86,7 +86,7 @@ class _Norm(Function):
         if is_grad_enabled():  # create_graph=True: stay differentiable
             gx, gw = _grads_composite(gy, x, w, self.axes, self.param_axes, self.shape, self.eps)
         else:
-            garrays = getattr(self.backend, self.kernel)(gy.data, x.data, None if w is None else w.data,
+            garrays = getattr(self.backend, self.kernel)(gy.array, x.array, None if w is None else w.array,
                                                           self.mean, self.rstd)
             gx, gw, _ = (None if a is None else Tensor._wrap(a, self.backend, False) for a in garrays)
         gb = gy.sum(self.param_axes) if b is not None else None
@@ -142,17 +142,17 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
                     (bias, "bias")):
         _affine(op, t, (C,), name)
     if training or running_mean is None or running_var is None:
-        m = x.size // C
+        m = x.numel() // C
         if training and m <= 1:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, got input shape {x.shape}")
         fn = BatchNorm(eps, weight is not None, bias is not None)
         y = fn(x, *(t for t in (weight, bias) if t is not None))
         if training and running_mean is not None and running_var is not None:
             with no_grad():  # in place, like PyTorch: the buffers keep their identity and dtype
-                running_mean.data *= 1 - momentum
-                running_mean.data += momentum * fn.mean
-                running_var.data *= 1 - momentum
-                running_var.data += (momentum * m / (m - 1)) * fn.var
+                running_mean.array *= 1 - momentum
+                running_mean.array += momentum * fn.mean
+                running_var.array *= 1 - momentum
+                running_var.array += (momentum * m / (m - 1)) * fn.var
         return y
     shape = (1, C) + (1,) * (x.ndim - 2)
     scale = (running_var + eps) ** -0.5

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, var, std, max, min, logsumexp.
+"""Reductions: sum, mean, var, std, amax, amin, prod, norm, logsumexp.
 
 ``axis`` may be None (all axes), an int or a tuple; ``keepdims`` keeps reduced axes with size 1.
 PyTorch's spellings ``dim=`` and ``keepdim=`` are accepted too.
@@ -93,8 +93,8 @@ class MaxMin(Function):
         return op(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy):
-        x = self.inputs[0].data
-        y = self.output().data.reshape(_keepdims_shape(x.shape, self.axes))
+        x = self.inputs[0].array
+        y = self.output().array.reshape(_keepdims_shape(x.shape, self.axes))
         hit = (x == y).astype(x.dtype)
         hit /= hit.sum(axis=self.axes, keepdims=True)
         return mask(_expand_back(gy, self.in_shape, self.axes), hit)
@@ -145,8 +145,8 @@ def var(x: Tensor, axis: Any = None, keepdims: bool = False, *, correction: int 
 
     A float16 x is computed in float32 (the squares overflow above 256) and the result rounded once."""
     if accumulation_dtype(x.dtype) != x.dtype:
-        return var(x.astype(accumulation_dtype(x.dtype)), axis, keepdims, correction=correction, dim=dim,
-                   keepdim=keepdim).astype(x.dtype)
+        return var(x.to(accumulation_dtype(x.dtype)), axis, keepdims, correction=correction, dim=dim,
+                   keepdim=keepdim).to(x.dtype)
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
     axes = _axes(x.ndim, axis)
     n = 1
@@ -160,21 +160,78 @@ def std(x: Tensor, axis: Any = None, keepdims: bool = False, *, correction: int 
         keepdim: bool | None = None) -> Tensor:
     """sqrt(var); a float16 x is computed in float32 (its variance may pass 65504 while std does not)."""
     if accumulation_dtype(x.dtype) != x.dtype:
-        return std(x.astype(accumulation_dtype(x.dtype)), axis, keepdims, correction=correction, dim=dim,
-                   keepdim=keepdim).astype(x.dtype)
+        return std(x.to(accumulation_dtype(x.dtype)), axis, keepdims, correction=correction, dim=dim,
+                   keepdim=keepdim).to(x.dtype)
     return var(x, axis, keepdims, correction=correction, dim=dim, keepdim=keepdim).sqrt()
 
 
-def max(x: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None) -> Tensor:
-    """Largest value over ``axis`` (values only; use ``argmax`` for the positions)."""
+def amax(x: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+         keepdim: bool | None = None) -> Tensor:
+    """Largest value over ``dim`` (values only, several dims allowed; ``minidl.max(x, dim)`` also gives indices)."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
     return MaxMin(_axes(x.ndim, axis), keepdims, True)(x)
 
 
-def min(x: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool | None = None) -> Tensor:
-    """Smallest value over ``axis``."""
+def amin(x: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+         keepdim: bool | None = None) -> Tensor:
+    """Smallest value over ``dim`` (values only)."""
     axis, keepdims = _pick(axis, keepdims, dim, keepdim)
     return MaxMin(_axes(x.ndim, axis), keepdims, False)(x)
+
+
+class Prod(Function):
+    """y = product of x over ``axis``;  dy/dx_i = product of the other elements.
+
+    Where x has no zero that is y / x_i; with zeros it is computed as (product of the elements
+    before i) * (product of those after i), two exclusive cumulative products.
+    """
+
+    def __init__(self, axis: int | None, keepdims: bool) -> None:
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        return x.prod(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        axes = tuple(range(x.ndim)) if self.axis is None else (self.axis,)
+        g = _expand_back(gy, x.shape, axes)
+        if not (x.array == 0).any():
+            y = _expand_back(self.output_value(), x.shape, axes)
+            return g * y / x
+        xp, a = self.backend.xp, x.array
+        flat = a.reshape(-1) if self.axis is None else a
+        ax = 0 if self.axis is None else self.axis
+        ones = xp.ones_like(xp.take(flat, [0], axis=ax))
+        before = xp.cumprod(xp.concatenate([ones, flat], axis=ax), axis=ax)
+        after = xp.flip(xp.cumprod(xp.flip(xp.concatenate([flat, ones], axis=ax), axis=ax), axis=ax), axis=ax)
+        n = flat.shape[ax]
+        others = xp.take(before, range(n), axis=ax) * xp.take(after, range(1, n + 1), axis=ax)
+        return g * Tensor._wrap(others.reshape(a.shape), self.backend, False)
+
+    def output_value(self) -> Tensor:
+        x = self.inputs[0]
+        return Tensor._wrap(x.array.prod(axis=self.axis, keepdims=self.keepdims), self.backend, False)
+
+
+def prod(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """The product of the elements (over one ``dim``, or all of them)."""
+    if dim is not None:
+        dim = _axes(x.ndim, dim)[0] if x.ndim else None
+    return Prod(dim, keepdim)(x)
+
+
+def norm(x: Tensor, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """The p-norm over ``dim`` (all elements when None): (sum |x|^p)^(1/p); p="fro" is 2, p=inf the max |x|."""
+    if p == "fro" or p == 2:
+        return sum(x * x, dim, keepdim).sqrt()
+    if p == 1:
+        return sum(x.abs(), dim, keepdim)
+    if p == float("inf"):
+        return amax(x.abs(), dim, keepdim)
+    if not isinstance(p, int | float) or p <= 0:
+        raise ValueError(f"norm: p must be a positive number, 'fro' or inf, got {p!r}")
+    return sum(x.abs() ** p, dim, keepdim) ** (1.0 / p)
 
 
 def logsumexp(x: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None,

@@ -33,7 +33,7 @@ backward pass is itself recorded (``create_graph=True``), the same formulas run 
 >>> z, c0 = minidl.zeros(2, 12), minidl.zeros(2, 3)
 >>> h, c = lstm_cell(z, c0)
 >>> h.shape, float(c.sum())
-((2, 3), 0.0)
+(minidl.Size([2, 3]), 0.0)
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class LSTMCell(Function):
             gz = cat([gc * g * i * (1 - i), gc * c_prev * f * (1 - f), gc * i * (1 - g * g), gh * tc * o * (1 - o)],
                      axis=1)
             return gz, gc * f
-        gz, gc_prev = self.backend.lstm_cell_backward(gh.data, gc.data, self.acts, c_prev.data, self.c)
+        gz, gc_prev = self.backend.lstm_cell_backward(gh.array, gc.array, self.acts, c_prev.array, self.c)
         return Tensor._wrap(gz, self.backend, False), Tensor._wrap(gc_prev, self.backend, False)
 
 
@@ -94,7 +94,7 @@ class GRUCell(Function):
             gz = gh * (h_prev - n) * z * (1 - z)
             gr = gn * b_n * r * (1 - r)
             return cat([gr, gz, gn], axis=1), cat([gr, gz, gn * r], axis=1), gh * z
-        ga, gb, gh_prev = self.backend.gru_cell_backward(gh.data, self.acts, h_prev.data)
+        ga, gb, gh_prev = self.backend.gru_cell_backward(gh.array, self.acts, h_prev.array)
         wrap = Tensor._wrap
         return wrap(ga, self.backend, False), wrap(gb, self.backend, False), wrap(gh_prev, self.backend, False)
 
@@ -127,7 +127,7 @@ class LSTMSequence(Function):
             return _composed_backward(_lstm_sequence_composed, self.inputs, (g_out, g_h, g_c))
         backend, xp = self.backend, self.backend.xp
         T, (B, H) = xw.shape[0], h0.shape
-        g_out, gh, gc, w = g_out.data, g_h.data, g_c.data, w_hh.data
+        g_out, gh, gc, w = g_out.array, g_h.array, g_c.array, w_hh.array
         gz_all = xp.empty(xw.shape, dtype=xw.dtype)
         for t in range(T - 1, -1, -1):
             gz, gc = backend.lstm_cell_backward(gh + g_out[t], gc, self.acts[t], self.cs[t], self.cs[t + 1])
@@ -169,7 +169,7 @@ class GRUSequence(Function):
         xa, h0, w_hh = self.inputs[:3]
         backend, xp = self.backend, self.backend.xp
         T, (B, H) = xa.shape[0], h0.shape
-        g_out, gh, w = g_out.data, g_h.data, w_hh.data
+        g_out, gh, w = g_out.array, g_h.array, w_hh.array
         ga_all, gb_all = xp.empty(xa.shape, dtype=xa.dtype), xp.empty(xa.shape, dtype=xa.dtype)
         for t in range(T - 1, -1, -1):
             ga_all[t], gb_all[t], gh_prev = backend.gru_cell_backward(gh + g_out[t], self.acts[t], self.hs[t])
@@ -237,7 +237,7 @@ def lstm_sequence(xw: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor) -> tuple[Ten
     >>> import minidl
     >>> out, h, c = lstm_sequence(minidl.zeros(5, 2, 12), minidl.zeros(2, 3), minidl.zeros(2, 3), minidl.zeros(12, 3))
     >>> out.shape, h.shape, float(c.sum())
-    ((5, 2, 3), (2, 3), 0.0)
+    (minidl.Size([5, 2, 3]), minidl.Size([2, 3]), 0.0)
     """
     if xw.ndim != 3 or h0.ndim != 2 or xw.shape[1:] != (h0.shape[0], 4 * h0.shape[1]) or c0.shape != h0.shape \
             or w_hh.shape != (4 * h0.shape[1], h0.shape[1]):
@@ -253,7 +253,7 @@ def gru_sequence(xa: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor | None = Non
     >>> import minidl
     >>> out, h = gru_sequence(minidl.zeros(5, 2, 9), minidl.ones(2, 3), minidl.zeros(9, 3))
     >>> out.shape, float(h.sum())  # zero inputs: z = 1/2, n = 0, so h halves every step
-    ((5, 2, 3), 0.1875)
+    (minidl.Size([5, 2, 3]), 0.1875)
     """
     if xa.ndim != 3 or h0.ndim != 2 or xa.shape[1:] != (h0.shape[0], 3 * h0.shape[1]) \
             or w_hh.shape != (3 * h0.shape[1], h0.shape[1]) or (b_hh is not None and b_hh.shape != (3 * h0.shape[1],)):

@@ -16,6 +16,7 @@ from minidl.autograd import Function
 from minidl.backends import Backend
 from minidl.backends.base import accumulation_dtype
 from minidl.errors import ShapeError, shape_error
+from minidl.ops.elementwise import where
 from minidl.tensor import Tensor
 
 
@@ -178,14 +179,22 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
 view = reshape
 
 
-def transpose(x: Tensor, *axes: Any) -> Tensor:
-    """Permute axes (all reversed when none are given). ``transpose(x, 0, 1)`` on a 2-d tensor swaps them."""
-    if not axes:
-        return Transpose(tuple(reversed(range(x.ndim))))(x)
-    axes = _shape_arg(axes)
-    if len(axes) == 2 and x.ndim != 2:  # PyTorch style: transpose(dim0, dim1)
-        return swapaxes(x, *axes)
-    return permute(x, *axes)
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap dimensions ``dim0`` and ``dim1`` (PyTorch's transpose; ``permute`` reorders all of them)."""
+    if x.ndim == 0 and dim0 in (0, -1) and dim1 in (0, -1):
+        return x
+    for d in (dim0, dim1):
+        if not -x.ndim <= d < x.ndim:
+            raise IndexError(f"transpose: dim {d} is out of range for a tensor of shape {tuple(x.shape)}")
+    return swapaxes(x, dim0, dim1)
+
+
+def t(x: Tensor) -> Tensor:
+    """The transpose of a matrix; a 0-d or 1-d tensor is returned as it is (PyTorch's ``t``)."""
+    if x.ndim > 2:
+        raise ShapeError(f"t: expects a tensor with at most 2 dimensions, got shape {tuple(x.shape)}; "
+                         f"use transpose(dim0, dim1) or permute")
+    return x if x.ndim < 2 else swapaxes(x, 0, 1)
 
 
 def permute(x: Tensor, *axes: Any) -> Tensor:
@@ -267,8 +276,10 @@ def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -
     return cat([unsqueeze(t, axis) for t in tensors], axis)
 
 
-def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
+def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0, *,
+          dim: int | None = None) -> tuple[Tensor, ...]:
     """PyTorch's split: chunks of ``split_size`` (the last may be smaller), or the given sizes."""
+    axis = axis if dim is None else dim
     n = x.shape[axis]
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
@@ -280,8 +291,9 @@ def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0)
     return Split(sizes, axis)(x) if len(sizes) > 1 else (x,)
 
 
-def chunk(x: Tensor, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
+def chunk(x: Tensor, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
     """Split into ``chunks`` pieces of size ceil(n / chunks) (PyTorch semantics)."""
+    axis = axis if dim is None else dim
     return split(x, math.ceil(x.shape[axis] / chunks), axis)
 
 
@@ -295,6 +307,67 @@ def pad(x: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
             pairs[x.ndim - 1 - i] = (flat[2 * i], flat[2 * i + 1])
         pad_width = pairs
     return Pad(tuple((int(a), int(b)) for a, b in pad_width), value)(x)
+
+
+def repeat(x: Tensor, *sizes: Any) -> Tensor:
+    """PyTorch's ``repeat`` (numpy's ``tile``): the whole tensor ``sizes[i]`` times along dim i.
+
+    Built from ops that already have gradients: insert a size-1 axis before each dim, broadcast it
+    to ``sizes[i]``, then merge each pair. So dL/dx sums dL/dy over the copies.
+    """
+    sizes = _shape_arg(sizes)
+    if len(sizes) < x.ndim:
+        raise ShapeError(f"repeat: {len(sizes)} repeat counts for a tensor of shape {tuple(x.shape)}; "
+                         f"give at least one per dimension")
+    shape = (1,) * (len(sizes) - x.ndim) + tuple(x.shape)
+    interleaved = reshape(x, tuple(d for n in shape for d in (1, n)))
+    big = broadcast_to(interleaved, tuple(d for r, n in zip(sizes, shape) for d in (r, n)))
+    return reshape(big, tuple(r * n for r, n in zip(sizes, shape)))
+
+
+def repeat_interleave(x: Tensor, repeats: int, dim: int | None = None) -> Tensor:
+    """Each element ``repeats`` times in a row along ``dim`` (flattened when None): numpy's ``repeat``."""
+    if dim is None:
+        x, dim = reshape(x, (-1,)), 0
+    dim = dim % x.ndim
+    y = broadcast_to(unsqueeze(x, dim + 1), x.shape[: dim + 1] + (repeats,) + x.shape[dim + 1 :])
+    return reshape(y, x.shape[:dim] + (x.shape[dim] * repeats,) + x.shape[dim + 1 :])
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """The slice ``start : start + length`` of dimension ``dim`` (a view in PyTorch, a copy here)."""
+    d = dim % x.ndim
+    n = x.shape[d]
+    start = start + n if start < 0 else start
+    if not (0 <= start <= n and 0 <= length <= n - start):
+        raise IndexError(f"narrow: start {start} + length {length} exceeds dimension {dim} of size {n}")
+    return x[(slice(None),) * d + (slice(start, start + length),)]
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    """The slices along ``dim``, with ``dim`` removed."""
+    d = dim % x.ndim
+    return tuple(squeeze(part, d) for part in split(x, 1, d))
+
+
+def _triangle(op: str, x: Tensor, diagonal: int, lower: bool) -> Tensor:
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: expects a tensor with at least 2 dimensions, got shape {tuple(x.shape)}")
+    rows, cols = x.shape[-2:]
+    xp = x.backend.xp
+    keep = xp.tril(xp.ones((rows, cols), dtype=bool), diagonal) if lower else \
+        xp.triu(xp.ones((rows, cols), dtype=bool), diagonal)
+    return where(keep, x, 0)
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims (``j - i <= diagonal``), zeros above; the gradient is masked alike."""
+    return _triangle("tril", x, diagonal, True)
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims (``j - i >= diagonal``), zeros below."""
+    return _triangle("triu", x, diagonal, False)
 
 
 def clone(x: Tensor) -> Tensor:

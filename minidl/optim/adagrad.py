@@ -54,12 +54,12 @@ class Adagrad(Optimizer):
     def _init_state(self, group: dict[str, Any], p: Tensor) -> None:
         if not self.state.get(p):
             self.state[p] = {"step": 0,
-                             "sum": p.backend.xp.full_like(p.data, group["initial_accumulator_value"])}
+                             "sum": p.backend.xp.full_like(p.array, group["initial_accumulator_value"])}
 
     def _update(self, group: dict[str, Any], p: Tensor, grad: Any, state: dict[str, Any]) -> None:
         if not state:
             self._init_state(group, p)
             state = self.state[p]
         state["step"] += 1
-        p.backend.adagrad_update(p.data, grad, state["sum"], state["step"], group["lr"], group["lr_decay"],
+        p.backend.adagrad_update(p.array, grad, state["sum"], state["step"], group["lr"], group["lr_decay"],
                                  group["weight_decay"], group["eps"], maximize=group["maximize"])

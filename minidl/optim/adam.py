@@ -58,13 +58,13 @@ class Adam(Optimizer):
         if not state:
             xp = p.backend.xp
             state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(p.data)
-            state["exp_avg_sq"] = xp.zeros_like(p.data)
+            state["exp_avg"] = xp.zeros_like(p.array)
+            state["exp_avg_sq"] = xp.zeros_like(p.array)
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                state["max_exp_avg_sq"] = xp.zeros_like(p.array)
         state["step"] += 1
         beta1, beta2 = group["betas"]
-        p.backend.adam_update(p.data, grad, state["exp_avg"], state["exp_avg_sq"], group["lr"], beta1, beta2,
+        p.backend.adam_update(p.array, grad, state["exp_avg"], state["exp_avg_sq"], group["lr"], beta1, beta2,
                               group["eps"], group["weight_decay"], state["step"], self.decoupled,
                               max_exp_avg_sq=state.get("max_exp_avg_sq") if group["amsgrad"] else None,
                               maximize=group["maximize"])

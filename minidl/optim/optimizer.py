@@ -15,7 +15,7 @@ A training step is always the same four lines:
 
 Subclasses implement ``_update(group, p, grad, state)`` with the rule of one parameter; the update
 itself is a kernel of the parameter's backend (``p.backend.sgd_update(...)``) that changes the arrays
-*in place*: ``p.data`` stays the same array object, so views and references held elsewhere stay valid,
+*in place*: ``p.array`` stays the same array object, so views and references held elsewhere stay valid,
 and no graph is recorded.
 
 ``state_dict()`` follows PyTorch: parameters are named by their index (counting through the groups in
@@ -94,7 +94,7 @@ class Optimizer:
                     p.grad = None
                 else:
                     p.grad = p.grad.detach()  # cut it from any graph (create_graph=True), keep the array
-                    p.grad.data[...] = 0
+                    p.grad.array[...] = 0
 
     # ------------------------------------------------------------------ the step
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -110,15 +110,15 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad.data
-                if grad.shape != p.data.shape:
+                grad = p.grad.array
+                if grad.shape != p.array.shape:
                     raise ValueError(f"{type(self).__name__}.step: a gradient has shape {grad.shape} but its "
-                                     f"parameter has shape {p.data.shape}")
+                                     f"parameter has shape {p.array.shape}")
                 self._update(group, p, grad, self.state.setdefault(p, {}))
         return loss
 
     def _update(self, group: dict[str, Any], p: Tensor, grad: Any, state: dict[str, Any]) -> None:
-        """Apply the rule to one parameter ``p`` (arrays: ``p.data``, ``grad``; ``state`` is ``self.state[p]``)."""
+        """Apply the rule to one parameter ``p`` (arrays: ``p.array``, ``grad``; ``state`` is ``self.state[p]``)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ saving and loading
@@ -183,16 +183,16 @@ def _snapshot(value: Any, p: Tensor) -> Any:
 
 
 def _restore(value: Any, p: Tensor, name: str) -> Any:
-    """A state entry from ``load_state_dict``: Tensors/arrays become arrays like ``p.data`` (a copy)."""
+    """A state entry from ``load_state_dict``: Tensors/arrays become arrays like ``p.array`` (a copy)."""
     if isinstance(value, (int, float, bool, str)) or value is None:
         return value
     if isinstance(value, Tensor):
-        value = value.backend.to_numpy(value.data)
+        value = value.backend.to_numpy(value.array)
     elif hasattr(value, "get") and hasattr(value, "__cuda_array_interface__"):  # a cupy array
         value = value.get()
     array = np.asarray(value)
     if array.ndim == 0 and (name == "step" or array.dtype.kind in "iu"):  # a step count saved as an array
         return int(array)
-    if array.shape != p.data.shape:
-        raise ValueError(f"load_state_dict: state {name!r} has shape {array.shape}, its parameter {p.data.shape}")
-    return p.backend.asarray(array.astype(p.data.dtype, copy=True))
+    if array.shape != p.array.shape:
+        raise ValueError(f"load_state_dict: state {name!r} has shape {array.shape}, its parameter {p.array.shape}")
+    return p.backend.asarray(array.astype(p.array.dtype, copy=True))

@@ -52,13 +52,13 @@ class RMSprop(Optimizer):
         if not state:
             xp = p.backend.xp
             state["step"] = 0
-            state["square_avg"] = xp.zeros_like(p.data)
+            state["square_avg"] = xp.zeros_like(p.array)
             if group["momentum"] > 0:
-                state["momentum_buffer"] = xp.zeros_like(p.data)
+                state["momentum_buffer"] = xp.zeros_like(p.array)
             if group["centered"]:
-                state["grad_avg"] = xp.zeros_like(p.data)
+                state["grad_avg"] = xp.zeros_like(p.array)
         state["step"] += 1
-        p.backend.rmsprop_update(p.data, grad, state["square_avg"], group["lr"], group["alpha"], group["eps"],
+        p.backend.rmsprop_update(p.array, grad, state["square_avg"], group["lr"], group["alpha"], group["eps"],
                                  group["weight_decay"], group["momentum"],
                                  grad_avg=state.get("grad_avg") if group["centered"] else None,
                                  momentum_buffer=state.get("momentum_buffer") if group["momentum"] > 0 else None,

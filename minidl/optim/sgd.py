@@ -46,7 +46,7 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, group: dict[str, Any], p: Tensor, grad: Any, state: dict[str, Any]) -> None:
-        buf = p.backend.sgd_update(p.data, grad, state.get("momentum_buffer"), group["lr"], group["momentum"],
+        buf = p.backend.sgd_update(p.array, grad, state.get("momentum_buffer"), group["lr"], group["momentum"],
                                    group["dampening"], group["weight_decay"], group["nesterov"], group["maximize"])
         if buf is not None:
             state["momentum_buffer"] = buf

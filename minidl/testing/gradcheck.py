@@ -46,7 +46,7 @@ def _scalar(outputs: tuple[Tensor, ...], weights: list[np.ndarray]) -> Tensor:
 def _value(fn: Callable[..., Any], inputs: Sequence[Tensor], weights: list[np.ndarray]) -> float:
     with no_grad():
         outs = _as_tuple(fn(*inputs))
-        return float(sum(float((o.backend.to_numpy(o.data) * w).sum()) for o, w in zip(outs, weights, strict=True)))
+        return float(sum(float((o.backend.to_numpy(o.array) * w).sum()) for o, w in zip(outs, weights, strict=True)))
 
 
 def gradcheck(
@@ -74,25 +74,25 @@ def gradcheck(
     analytic = grad(total, wrt, allow_unused=True) if total.requires_grad else [None] * len(wrt)
     rng = np.random.default_rng(seed + 1)
     for k, (x, g) in enumerate(zip(wrt, analytic, strict=True)):
-        x.data = x.backend.xp.ascontiguousarray(x.data)  # so that reshape(-1) below is a view
-        ga = np.zeros(x.shape) if g is None else x.backend.to_numpy(g.data)
-        original = x.data.copy()
+        x.array = x.backend.xp.ascontiguousarray(x.array)  # so that reshape(-1) below is a view
+        ga = np.zeros(x.shape) if g is None else x.backend.to_numpy(g.array)
+        original = x.array.copy()
         if directional:
             v = rng.standard_normal(x.shape)
             v_dev = x.backend.asarray(v)
-            x.data = original + eps * v_dev
+            x.array = original + eps * v_dev
             plus = _value(fn, inputs, weights)
-            x.data = original - eps * v_dev
+            x.array = original - eps * v_dev
             minus = _value(fn, inputs, weights)
-            x.data = original
+            x.array = original
             numeric, exact = (plus - minus) / (2 * eps), float((ga * v).sum())
             if not np.isclose(exact, numeric, rtol=rtol, atol=atol):
                 raise GradcheckError(f"gradcheck: input {k} (shape {x.shape}): directional derivative "
                                      f"{exact:.8g} from autograd vs {numeric:.8g} from finite differences")
             continue
         gn = np.zeros(x.shape)
-        flat = x.data.reshape(-1)  # a view: writing into it perturbs x in place
-        for i in range(x.size):
+        flat = x.array.reshape(-1)  # a view: writing into it perturbs x in place
+        for i in range(x.numel()):
             old = flat[i].item()
             flat[i] = old + eps
             plus = _value(fn, inputs, weights)
@@ -100,7 +100,7 @@ def gradcheck(
             minus = _value(fn, inputs, weights)
             flat[i] = old
             gn.reshape(-1)[i] = (plus - minus) / (2 * eps)
-        x.data = original
+        x.array = original
         if not np.allclose(ga, gn, rtol=rtol, atol=atol):
             worst = int(np.argmax(np.abs(ga - gn)))
             raise GradcheckError(

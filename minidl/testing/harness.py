@@ -134,7 +134,7 @@ class OpCase:
 
 # --------------------------------------------------------------------------- checks
 def _to_numpy(outs: tuple[Tensor, ...]) -> list[np.ndarray]:
-    return [o.backend.to_numpy(o.data) for o in outs]
+    return [o.backend.to_numpy(o.array) for o in outs]
 
 
 def check_forward(case: OpCase, backend: str, dtype: Any) -> None:
@@ -152,7 +152,7 @@ def check_forward(case: OpCase, backend: str, dtype: Any) -> None:
         if e.dtype.kind == "f":
             assert o.dtype == dtype, f"{case.name}: output dtype {o.dtype}, expected {np.dtype(dtype)}"
         assert o.shape == e.shape, f"{case.name}: output shape {o.shape}, expected {e.shape}"
-        np.testing.assert_allclose(o.backend.to_numpy(o.data), e, rtol=rtol, atol=atol, err_msg=case.name)
+        np.testing.assert_allclose(o.backend.to_numpy(o.array), e, rtol=rtol, atol=atol, err_msg=case.name)
 
 
 def _grads(case: OpCase, backend: str, arrays: list[np.ndarray], order: int) -> list[np.ndarray]:
@@ -173,7 +173,7 @@ def _grads(case: OpCase, backend: str, arrays: list[np.ndarray], order: int) -> 
             continue
         assert g.dtype == x.dtype, f"{case.name}: gradient dtype {g.dtype}, expected {x.dtype}"
         assert g.shape == x.shape, f"{case.name}: gradient shape {g.shape}, input shape {x.shape}"
-        result.append(g.backend.to_numpy(g.data))
+        result.append(g.backend.to_numpy(g.array))
     return result
 
 

@@ -103,7 +103,7 @@ class EarlyStopping(Callback, _Monitor):
         if self.improved(value):
             self.best, self.best_epoch, self.wait = value, state.epoch, 0
             if self.restore_best_weights:
-                self.best_weights = {k: t.data.copy() for k, t in state.model.state_dict().items()}
+                self.best_weights = {k: t.array.copy() for k, t in state.model.state_dict().items()}
             return
         self.wait += 1
         if self.wait > self.patience:
@@ -116,7 +116,7 @@ class EarlyStopping(Callback, _Monitor):
     def on_train_end(self, state: Any) -> None:
         if self.restore_best_weights and self.best_weights is not None and self.best_epoch != state.epoch:
             for key, t in state.model.state_dict(keep_vars=True).items():
-                t.data[...] = self.best_weights[key]
+                t.array[...] = self.best_weights[key]
             state.progress.message(f"Restored the weights of epoch {self.best_epoch + 1} "
                                    f"({self.monitor} {self.best:.4f})")
 

@@ -142,5 +142,5 @@ def get_metric(metric: str | Metric | Callable[..., float]) -> Metric:
 def to_numpy(value: Any) -> np.ndarray:
     """A batch's output or target on the host, without tracking gradients."""
     if hasattr(value, "backend") and hasattr(value, "data"):  # a minidl Tensor
-        return np.asarray(value.backend.to_numpy(value.data))
+        return np.asarray(value.backend.to_numpy(value.array))
     return np.asarray(value)

@@ -43,7 +43,7 @@ def assert_same(a, b, where="obj"):
     assert type(a) is type(b), f"{where}: {type(a)} != {type(b)}"
     if isinstance(a, minidl.Tensor):
         assert a.dtype == b.dtype and a.requires_grad == b.requires_grad, where
-        np.testing.assert_array_equal(a.data, b.data, err_msg=where)
+        np.testing.assert_array_equal(a.array, b.array, err_msg=where)
     elif isinstance(a, np.ndarray | np.generic):
         assert a.dtype == b.dtype and np.shape(a) == np.shape(b), where
         np.testing.assert_array_equal(a, b, err_msg=where)
@@ -106,7 +106,7 @@ def test_training_state_round_trip(tmp_path):
     sched2.load_state_dict(state["scheduler"])
     assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"] and sched2.last_epoch == 3
     for p, q in zip(model.parameters(), model2.parameters()):
-        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p.array, q.array)
         for k in opt.state[p]:
             np.testing.assert_array_equal(opt.state[p][k], opt2.state[q][k])
 
@@ -277,9 +277,9 @@ def test_a_pickle_file_is_refused_without_running_it(tmp_path):
 
 def test_failed_load_leaves_the_model_untouched(good_file):
     model = nn.Linear(2, 2)
-    before = [p.data.copy() for p in model.parameters()]
+    before = [p.array.copy() for p in model.parameters()]
     good_file.write_bytes(good_file.read_bytes()[:-30])
     with pytest.raises(CheckpointError):
         model.load_state_dict(minidl.load(good_file))
     for p, b in zip(model.parameters(), before):
-        np.testing.assert_array_equal(p.data, b)
+        np.testing.assert_array_equal(p.array, b)

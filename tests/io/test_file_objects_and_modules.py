@@ -65,7 +65,7 @@ def test_file_objects_round_trip(tmp_path):
         loaded = minidl.load(f, weights_only=True)
     assert loaded["arrays"][1]["t"][1] == np.float32(1.5) and type(loaded["arrays"][1]["t"]) is tuple
     np.testing.assert_array_equal(loaded["arrays"][0], np.arange(3))
-    np.testing.assert_array_equal(minidl.load(save_to_bytes(state))["w"].data, np.ones((2, 3), np.float32))
+    np.testing.assert_array_equal(minidl.load(save_to_bytes(state))["w"].array, np.ones((2, 3), np.float32))
 
 
 def test_text_file_objects_are_refused(tmp_path):
@@ -81,14 +81,14 @@ def test_a_whole_model_round_trips_exactly():
         loaded = minidl.load(save_to_bytes(model), weights_only=True)
     assert len(INIT_CALLS) == calls  # rebuilt from its state, never by running __init__
     assert type(loaded) is nn.Sequential and type(loaded[2]) is Residual and not loaded.training
-    np.testing.assert_array_equal(loaded(x).data, model(x).data)
+    np.testing.assert_array_equal(loaded(x).array, model(x).array)
     res = loaded[2]
     assert (res.channels, res.scale, res.name, res.kernel, res.extra, res.use_skip) == (4, 0.5, "res", (3, 3), None,
                                                                                          True)
     assert res.again is res.bn and list(loaded.state_dict()) == list(model.state_dict())
     assert all(isinstance(p, nn.Parameter) for p in loaded.parameters())
     loaded.train()
-    np.testing.assert_array_equal(loaded(x).data, model.train()(x).data)
+    np.testing.assert_array_equal(loaded(x).array, model.train()(x).array)
 
 
 def test_a_user_class_needs_the_allowlist():
@@ -124,7 +124,7 @@ def test_a_minidl_function_attribute_round_trips():
     loaded = minidl.load(save_to_bytes(layer))
     x = minidl.randn(2, 3, 8)
     assert loaded.activation is layer.activation
-    np.testing.assert_array_equal(loaded(x).data, layer(x).data)
+    np.testing.assert_array_equal(loaded(x).array, layer(x).array)
 
 
 def test_lambdas_and_local_classes_cannot_be_saved():

@@ -127,7 +127,7 @@ def test_state_dict_round_trip():
     x = minidl.randn(5, 3)
     np.testing.assert_array_equal(src(x).detach().numpy(), dst(x).detach().numpy())
     # loading copies values: the two modules do not share memory afterwards
-    src.first.fc.weight.data[...] = 7
+    src.first.fc.weight.array[...] = 7
     assert not (dst.first.fc.weight.detach().numpy() == 7).any()
 
 
@@ -212,7 +212,7 @@ def test_deepcopy_gives_independent_parameters():
     twin = copy.deepcopy(net)
     assert [n for n, _ in twin.named_parameters()] == [n for n, _ in NET_PARAMS]
     assert isinstance(twin.first.scale, nn.Parameter) and twin.first.scale is not net.first.scale
-    twin.first.fc.weight.data[...] = 3
+    twin.first.fc.weight.array[...] = 3
     assert not (net.first.fc.weight.detach().numpy() == 3).any()
 
 

@@ -12,7 +12,7 @@ IDX = np.array([2, 0, 2, 1])  # a repeated index: its gradient must accumulate
 CASES = [
     OpCase("reshape", lambda x: x.reshape(3, -1), lambda x: x.reshape(3, -1), [randn(2, 3, 2)]),
     OpCase("view_tuple", lambda x: x.view((6,)), lambda x: x.reshape(6), [randn(2, 3)]),
-    OpCase("transpose_all", lambda x: x.transpose(), lambda x: x.T, [randn(2, 3, 4)]),
+    OpCase("T_reverses_all", lambda x: x.T, lambda x: x.T, [randn(2, 3, 4)]),
     OpCase("transpose_pair", lambda x: x.transpose(0, 2), lambda x: x.swapaxes(0, 2), [randn(2, 3, 4)]),
     OpCase("permute", lambda x: x.permute(2, 0, 1), lambda x: x.transpose(2, 0, 1), [randn(2, 3, 4)]),
     OpCase("T", lambda x: x.T, lambda x: x.T, [randn(2, 3)]),
@@ -107,7 +107,7 @@ def test_linear_weight_gradient_has_the_weights_layout():
     """dL/dW arrives C-contiguous like W itself, so optimizer kernels update it without a copy."""
     x, w, b = minidl.randn(8, 5), minidl.randn(3, 5, requires_grad=True), minidl.randn(3, requires_grad=True)
     linear(x, w, b).sum().backward()
-    assert w.grad.data.flags.c_contiguous and w.grad.shape == (3, 5)
+    assert w.grad.array.flags.c_contiguous and w.grad.shape == (3, 5)
     np.testing.assert_allclose(w.grad.numpy(), np.ones((8, 3)).T @ x.numpy(), rtol=1e-5)
     np.testing.assert_allclose(b.grad.numpy(), np.full(3, 8.0))
 

@@ -22,13 +22,13 @@ def test_optimizer_trajectory_matches_torch(variant):
     opt_theirs = getattr(torch.optim, name)(theirs, **kw)
     for _ in range(50):
         for a, b in zip(ours, theirs):
-            g = np.sin(3 * a.data) + a.data  # same gradient field for both
+            g = np.sin(3 * a.array) + a.array  # same gradient field for both
             a.grad = minidl.tensor(g)
             b.grad = torch.tensor(g)
         opt_ours.step()
         opt_theirs.step()
         for a, b in zip(ours, theirs):
-            np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(a.array, b.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
 def torch_sgd(lr=0.1):

@@ -21,7 +21,7 @@ def trajectory(name, kw, backend, dtype, steps=20):
         opt.step()
     state = [{k: v if isinstance(v, int) else p.backend.to_numpy(v) for k, v in opt.state[p].items()}
              for p in params]
-    return [p.backend.to_numpy(p.data) for p in params], state
+    return [p.backend.to_numpy(p.array) for p in params], state
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])

@@ -27,8 +27,8 @@ def test_clip_grad_norm_scales_to_max_norm(norm_type):
     assert float(total) == pytest.approx(want, rel=1e-12)
     coef = 2.0 / (want + 1e-6)
     for p, g in zip(ps, grads):
-        np.testing.assert_allclose(p.grad.data, g * coef, rtol=1e-12)
-    new = np.concatenate([p.grad.data.ravel() for p in ps])
+        np.testing.assert_allclose(p.grad.array, g * coef, rtol=1e-12)
+    new = np.concatenate([p.grad.array.ravel() for p in ps])
     new_norm = np.abs(new).max() if norm_type == math.inf else np.sum(np.abs(new) ** norm_type) ** (1 / norm_type)
     assert new_norm == pytest.approx(2.0, rel=1e-5)
 
@@ -38,7 +38,7 @@ def test_clip_grad_norm_leaves_small_gradients_alone():
     total = utils.clip_grad_norm_(ps, max_norm=100.0)
     assert float(total) == pytest.approx(np.sqrt(sum((g**2).sum() for g in grads)))
     for p, g in zip(ps, grads):
-        np.testing.assert_array_equal(p.grad.data, g)
+        np.testing.assert_array_equal(p.grad.array, g)
 
 
 def test_clip_grad_norm_float32_and_single_tensor_and_no_grads():
@@ -46,35 +46,35 @@ def test_clip_grad_norm_float32_and_single_tensor_and_no_grads():
     w.grad = minidl.tensor(np.array([30.0, 40.0], dtype=np.float32))
     total = utils.clip_grad_norm_(w, 5.0)
     assert total.dtype == np.float32 and float(total) == 50.0 and w.grad.dtype == np.float32
-    np.testing.assert_allclose(w.grad.data, [3.0, 4.0], rtol=1e-6)
+    np.testing.assert_allclose(w.grad.array, [3.0, 4.0], rtol=1e-6)
     assert float(utils.clip_grad_norm_([minidl.ones(2, requires_grad=True)], 1.0)) == 0.0
 
 
 def test_clip_grad_norm_nonfinite():
     ps, _ = params_with_grads()
-    ps[1].grad.data[0] = np.nan
+    ps[1].grad.array[0] = np.nan
     with pytest.raises(RuntimeError, match="nan"):
         utils.clip_grad_norm_(ps, 1.0, error_if_nonfinite=True)
-    assert not np.isnan(ps[0].grad.data).any()  # nothing was changed
+    assert not np.isnan(ps[0].grad.array).any()  # nothing was changed
     utils.clip_grad_norm_(ps, 1.0)
-    assert np.isnan(ps[0].grad.data).all()  # like PyTorch: NaN spreads
+    assert np.isnan(ps[0].grad.array).all()  # like PyTorch: NaN spreads
 
 
 def test_clip_grad_value():
     ps, grads = params_with_grads(scale=3.0)
     utils.clip_grad_value_(ps, 1.5)
     for p, g in zip(ps, grads):
-        np.testing.assert_array_equal(p.grad.data, np.clip(g, -1.5, 1.5))
+        np.testing.assert_array_equal(p.grad.array, np.clip(g, -1.5, 1.5))
 
 
 def test_parameters_to_vector_and_back():
     ps, _ = params_with_grads()
     vec = utils.parameters_to_vector(ps)
-    np.testing.assert_array_equal(vec.data, np.concatenate([p.data.ravel() for p in ps]))
-    arrays = [p.data for p in ps]
-    utils.vector_to_parameters(minidl.tensor(np.arange(vec.size, dtype=np.float64)), ps)
-    assert all(p.data is a for p, a in zip(ps, arrays))  # in place
-    np.testing.assert_array_equal(ps[1].data, [12, 13, 14, 15])
+    np.testing.assert_array_equal(vec.array, np.concatenate([p.array.ravel() for p in ps]))
+    arrays = [p.array for p in ps]
+    utils.vector_to_parameters(minidl.tensor(np.arange(vec.numel(), dtype=np.float64)), ps)
+    assert all(p.array is a for p, a in zip(ps, arrays))  # in place
+    np.testing.assert_array_equal(ps[1].array, [12, 13, 14, 15])
     with pytest.raises(ValueError, match="elements"):
         utils.vector_to_parameters(minidl.zeros(3), ps)
 
@@ -83,10 +83,10 @@ def test_leaf_gradients_never_share_memory():
     """Core fix: x + y passes one gradient array to both leaves; clipping one must not scale the other."""
     x, y = minidl.ones(3, requires_grad=True), minidl.ones(3, requires_grad=True)
     (3 * (x + y)).sum().backward()
-    assert x.grad.data is not y.grad.data
+    assert x.grad.array is not y.grad.array
     utils.clip_grad_norm_([x], max_norm=1.0)
-    np.testing.assert_array_equal(y.grad.data, [3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(y.grad.array, [3.0, 3.0, 3.0])
     w = minidl.ones(2, 2, requires_grad=True)
     w.sum().backward()
-    w.grad.data *= 2  # writable, even where the backward produced a broadcast view
-    np.testing.assert_array_equal(w.grad.data, np.full((2, 2), 2.0))
+    w.grad.array *= 2  # writable, even where the backward produced a broadcast view
+    np.testing.assert_array_equal(w.grad.array, np.full((2, 2), 2.0))

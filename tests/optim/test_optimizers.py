@@ -35,10 +35,10 @@ def run_minidl_quadratic(name, kw, sign=1.0):
     opt = getattr(optim, name)(params, **kw)
     trajectory = []
     for _ in range(STEPS):
-        for p, g in zip(params, grads(*(p.data for p in params))):
+        for p, g in zip(params, grads(*(p.array for p in params))):
             p.grad = minidl.tensor(sign * g)
         opt.step()
-        trajectory.append([p.data.copy() for p in params])
+        trajectory.append([p.array.copy() for p in params])
     return trajectory
 
 
@@ -107,20 +107,20 @@ def test_mlp_trajectory_matches_reference(variant):
         opt.step()
         ref_step(ref_params, mlp_grads_by_hand(X, Y, *ref_params))
         for p, r in zip(params, ref_params):
-            np.testing.assert_allclose(p.data, r, rtol=1e-9, atol=1e-12, err_msg=f"step {t + 1}")
+            np.testing.assert_allclose(p.array, r, rtol=1e-9, atol=1e-12, err_msg=f"step {t + 1}")
 
 
 # ---------------------------------------------------------------------------- in place, dtypes, groups
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
 def test_updates_in_place_and_keep_float32(name):
     p = minidl.randn(4, 3, requires_grad=True)
-    array, view = p.data, p.data[0]
+    array, view = p.array, p.array[0]
     before = view.copy()
     opt = getattr(optim, name)([p], lr=0.1, **({"momentum": 0.9} if name == "SGD" else {}))
     for _ in range(3):
         p.grad = minidl.ones(4, 3)
         opt.step()
-    assert p.data is array and p.dtype == np.float32
+    assert p.array is array and p.dtype == np.float32
     assert not np.array_equal(view, before)  # a view taken before the steps sees the new values
     for v in opt.state[p].values():
         assert not hasattr(v, "dtype") or v.dtype == np.float32
@@ -136,7 +136,7 @@ def test_parameter_groups_and_add_param_group():
     for p in (a, b, c):
         p.grad = minidl.tensor(np.ones(2))
     opt.step()
-    np.testing.assert_allclose([a.data[0], b.data[0], c.data[0]], [0.9, 0.5, 0.0])
+    np.testing.assert_allclose([a.array[0], b.array[0], c.array[0]], [0.9, 0.5, 0.0])
     with pytest.raises(ValueError, match="more than once"):
         opt.add_param_group({"params": [a]})
 
@@ -146,9 +146,9 @@ def test_skips_parameters_without_gradient_and_zero_grad():
     opt = optim.Adam([a, b], lr=0.1)
     a.grad = minidl.tensor(np.ones(2))
     opt.step()
-    assert np.all(a.data < 1) and np.all(b.data == 1) and b not in opt.state
+    assert np.all(a.array < 1) and np.all(b.array == 1) and b not in opt.state
     opt.zero_grad(set_to_none=False)
-    assert a.grad is not None and np.all(a.grad.data == 0) and b.grad is None
+    assert a.grad is not None and np.all(a.grad.array == 0) and b.grad is None
     opt.zero_grad()
     assert a.grad is None
 
@@ -165,7 +165,7 @@ def test_step_with_closure_returns_loss():
 
     with minidl.no_grad():  # step turns grad mode back on for the closure
         loss = opt.step(closure)
-    assert loss.item() == 4.0 and w.data[0] == 1.0  # 2 - 0.25 * 4
+    assert loss.item() == 4.0 and w.array[0] == 1.0  # 2 - 0.25 * 4
 
 
 def test_bad_arguments_raise_clear_errors():
@@ -193,4 +193,4 @@ def test_kernels_do_not_touch_the_gradient():
     p.grad = Tensor(g.copy())
     opt = optim.Adam([p], lr=0.1, weight_decay=0.5, maximize=True)
     opt.step()
-    np.testing.assert_array_equal(p.grad.data, g)
+    np.testing.assert_array_equal(p.grad.array, g)

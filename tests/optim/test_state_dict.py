@@ -19,7 +19,7 @@ def run(params, opt, steps, seed):
     rng = np.random.default_rng(seed)
     for _ in range(steps):
         for p in params:
-            p.grad = minidl.tensor(rng.standard_normal(p.shape) + p.data)
+            p.grad = minidl.tensor(rng.standard_normal(p.shape) + p.array)
         opt.step()
 
 
@@ -29,16 +29,16 @@ def test_round_trip_mid_run_continues_identically(variant):
     params, opt = make(name, kw)
     run(params, opt, 20, seed=1)
     saved = opt.state_dict()
-    saved_params = [p.data.copy() for p in params]
+    saved_params = [p.array.copy() for p in params]
     run(params, opt, 30, seed=2)  # the uninterrupted run
 
     params2, opt2 = make(name, kw, seed=99)  # different starting values, overwritten below
     for p, value in zip(params2, saved_params):
-        p.data[...] = value
+        p.array[...] = value
     opt2.load_state_dict(saved)
     run(params2, opt2, 30, seed=2)
     for a, b in zip(params, params2):
-        np.testing.assert_array_equal(a.data, b.data)  # bit-identical
+        np.testing.assert_array_equal(a.array, b.array)  # bit-identical
     assert opt2.state_dict()["param_groups"] == opt.state_dict()["param_groups"]
 
 
@@ -51,9 +51,9 @@ def test_state_dict_is_a_snapshot_in_pytorch_layout():
     assert sd["param_groups"][1]["lr"] == 0.01 and sd["param_groups"][0]["betas"] == (0.9, 0.999)
     entry = sd["state"][0]
     assert entry["step"] == 2 and set(entry) == {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
-    before = entry["exp_avg"].data.copy()
+    before = entry["exp_avg"].array.copy()
     run(params, opt, 1, seed=0)
-    np.testing.assert_array_equal(entry["exp_avg"].data, before)  # a copy, not the live buffer
+    np.testing.assert_array_equal(entry["exp_avg"].array, before)  # a copy, not the live buffer
     assert not np.array_equal(opt.state[params[0]]["exp_avg"], before)
 
 
@@ -61,7 +61,7 @@ def test_load_accepts_string_keys_and_numpy_arrays():
     params, opt = make("SGD", dict(lr=0.1, momentum=0.9))
     run(params, opt, 3, seed=0)
     sd = opt.state_dict()
-    as_json = {"state": {str(k): {n: np.asarray(v.data) for n, v in s.items()} for k, s in sd["state"].items()},
+    as_json = {"state": {str(k): {n: np.asarray(v.array) for n, v in s.items()} for k, s in sd["state"].items()},
                "param_groups": sd["param_groups"]}
     params2, opt2 = make("SGD", dict(lr=0.1, momentum=0.9))
     opt2.load_state_dict(as_json)

@@ -47,18 +47,18 @@ def test_early_stopping_mode_auto_maximises_accuracy():
 def test_restore_best_weights_in_place():
     model = mlp()
     weight = model[0].weight
-    array = weight.data
+    array = weight.array
     es = EarlyStopping(patience=0, restore_best_weights=True)
     state = FitState(model, None)
     es.on_train_begin(state)
     es.on_epoch_end(state, {"val_loss": 1.0})
     best = array.copy()
-    weight.data[...] += 1.0  # "training" changes the weights in place
+    weight.array[...] += 1.0  # "training" changes the weights in place
     state.epoch = 1
     es.on_epoch_end(state, {"val_loss": 2.0})
     es.on_train_end(state)
-    assert state.stop_training and weight.data is array
-    np.testing.assert_array_equal(weight.data, best)
+    assert state.stop_training and weight.array is array
+    np.testing.assert_array_equal(weight.array, best)
 
 
 def test_model_checkpoint_best_and_last(tmp_path):
@@ -72,7 +72,7 @@ def test_model_checkpoint_best_and_last(tmp_path):
     assert ckpt["epoch"] == 4 and set(ckpt) >= {"model", "rng", "history"}
     weights = minidl.load(tmp_path / "last.npz")
     assert list(weights) == list(model.state_dict())
-    np.testing.assert_array_equal(weights["0.weight"].data, model[0].weight.data)
+    np.testing.assert_array_equal(weights["0.weight"].array, model[0].weight.array)
 
 
 def test_model_checkpoint_initial_value_threshold(tmp_path):

@@ -28,7 +28,7 @@ def test_compile_fit_evaluate_predict():
     assert logs == pytest.approx(evaluate(m, nn.CrossEntropyLoss(), ArrayLoader(X[120:], y[120:], 30)))
     out = m.predict(X, batch_size=64)
     assert out.shape == (150, 3)
-    assert np.mean(out.data.argmax(1) == y) == pytest.approx(m.evaluate(X, y)["accuracy"])
+    assert np.mean(out.array.argmax(1) == y) == pytest.approx(m.evaluate(X, y)["accuracy"])
 
 
 def test_same_seed_same_run_and_optimizer_instances():

@@ -27,7 +27,7 @@ def test_one_epoch_equals_the_hand_written_loop():
             loss.backward()
             opt_b.step()
     for p, q in zip(model_a.parameters(), model_b.parameters()):
-        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p.array, q.array)
 
 
 def test_epoch_logs_are_exact_means_over_uneven_batches():
@@ -37,7 +37,7 @@ def test_epoch_logs_are_exact_means_over_uneven_batches():
     history = fit(model, nn.CrossEntropyLoss(), opt, ArrayLoader(X, y, 32), epochs=2,
                   val_loader=ArrayLoader(X[:50], y[:50], 7), metrics=["accuracy", "top2_accuracy"], verbose=False)
     with minidl.no_grad():
-        logits = model(minidl.tensor(X)).data.astype(np.float64)
+        logits = model(minidl.tensor(X)).array.astype(np.float64)
     logp = logits - logits.max(1, keepdims=True)
     logp -= np.log(np.exp(logp).sum(1, keepdims=True))
     nll = -logp[np.arange(100), y]
@@ -82,8 +82,8 @@ def test_predict_concatenates_batches():
     X, y = blobs(n=50)
     model = mlp(dropout=0.5)  # eval mode: dropout off, so batched and whole predictions agree
     whole = predict(model, minidl.tensor(X))
-    np.testing.assert_allclose(predict(model, X, batch_size=16).data, whole.data, rtol=1e-6)
-    np.testing.assert_allclose(predict(model, ArrayLoader(X, y, 13)).data, whole.data, rtol=1e-6)
+    np.testing.assert_allclose(predict(model, X, batch_size=16).array, whole.array, rtol=1e-6)
+    np.testing.assert_allclose(predict(model, ArrayLoader(X, y, 13)).array, whole.array, rtol=1e-6)
     assert whole.shape == (50, 3)
 
 
@@ -94,7 +94,7 @@ def test_evaluate_matches_direct_computation():
     with minidl.no_grad():
         out = model(minidl.tensor(X))
         loss = nn.CrossEntropyLoss()(out, minidl.tensor(y)).item()
-    assert logs == {"loss": pytest.approx(loss, rel=1e-5), "accuracy": np.mean(out.data.argmax(1) == y)}
+    assert logs == {"loss": pytest.approx(loss, rel=1e-5), "accuracy": np.mean(out.array.argmax(1) == y)}
 
 
 def test_regression_with_mse_and_function_metric():

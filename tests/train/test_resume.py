@@ -36,7 +36,7 @@ def test_resume_from_epoch_k_is_bit_identical(tmp_path):
                initial_epoch=ckpt["epoch"], verbose=False)
 
     for (name, p), q in zip(model.named_parameters(), model2.parameters()):
-        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+        np.testing.assert_array_equal(p.array, q.array, err_msg=name)
     assert rest.epoch == full.epoch[K:]
     for key in full.keys():
         assert rest[key] == full[key][K:], key
@@ -62,11 +62,11 @@ def test_mismatched_checkpoint_leaves_the_model_untouched(tmp_path):
     model, opt, sched, loader, _ = setup(seed=1)
     save_checkpoint(tmp_path / "c.npz", model, opt, sched, epoch=1)
     other = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
-    before = [p.data.copy() for p in other.parameters()]
+    before = [p.array.copy() for p in other.parameters()]
     with pytest.raises(RuntimeError, match="shape"):
         load_checkpoint(tmp_path / "c.npz", other)
     for p, b in zip(other.parameters(), before):
-        np.testing.assert_array_equal(p.data, b)
+        np.testing.assert_array_equal(p.array, b)
 
 
 # ----------------------------------------------------------------------------- every scheduler route of fit
@@ -114,7 +114,7 @@ def test_resume_is_bit_identical_for_every_scheduler_route(tmp_path, route):
                callbacks=sched_callbacks2, initial_epoch=ckpt["epoch"], **kwargs2)
 
     for (name, p), q in zip(model.named_parameters(), model2.parameters()):
-        assert np.array_equal(p.data, q.data), name
+        assert np.array_equal(p.array, q.array), name
     assert rest["lr"] == full["lr"][K:] and rest["loss"] == full["loss"][K:]
     for s, s2 in zip(sched if isinstance(sched, list) else [sched], sched2 if isinstance(sched2, list) else [sched2]):
         assert s2.state_dict() == s.state_dict()
@@ -146,7 +146,7 @@ def test_resumed_best_checkpoint_does_not_overwrite_a_better_best(tmp_path):
 
 # ----------------------------------------------------------------------------- all or nothing
 def _snapshot(model, opt, sched, loader):
-    return ([p.data.copy() for p in model.parameters()], repr(opt.state_dict()), sched.state_dict(),
+    return ([p.array.copy() for p in model.parameters()], repr(opt.state_dict()), sched.state_dict(),
             loader.generator.get_state(), minidl.random.default_generator().get_state())
 
 
