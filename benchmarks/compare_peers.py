@@ -162,11 +162,12 @@ def _training_step(model, opt, cross_entropy, kind: str, x: np.ndarray, y: np.nd
     The LSTM models compute their own loss over the sequence from (tokens, targets)."""
 
     def step() -> float:
+        # (DeZero and Chainer Variables: .data is their raw array)
         loss = model(x, y) if kind == "lstm" else cross_entropy(model(x), y)
         model.cleargrads()
         loss.backward()
         opt.update()
-        return float(loss.array)
+        return float(loss.data)
 
     return step
 
