@@ -12,7 +12,7 @@ from minidl.backends.allocator import tune_malloc  # noqa: I001  (first: see its
 tune_malloc()  # glibc keeps freed activations mapped between steps (MINIDL_MALLOC_TUNING=0 turns this off)
 
 from minidl.tensor import Size, Tensor  # noqa: E402, I001  (Tensor first: the ops import it)
-from minidl.autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from minidl.autograd import Function, enable_grad, grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from minidl.backends import available as available_backends
 from minidl.backends import get_backend, use_backend
 from minidl.device import device

@@ -75,6 +75,11 @@ def no_grad() -> set_grad_enabled:
     return set_grad_enabled(False)
 
 
+def inference_mode(mode: bool = True) -> set_grad_enabled:
+    """PyTorch's ``inference_mode``: here the same as ``no_grad`` (record nothing) when ``mode`` is True."""
+    return set_grad_enabled(not mode)
+
+
 def enable_grad() -> set_grad_enabled:
     """Turn recording back on inside a ``no_grad`` block."""
     return set_grad_enabled(True)

@@ -131,3 +131,7 @@ class use_backend:  # noqa: N801 (a function to its callers, like torch.set_grad
 
     def __repr__(self) -> str:
         return f"use_backend({self.backend.name!r})"
+
+
+# PyTorch programs ask ``torch.backends.mps.is_available()`` and set ``torch.backends.cudnn.benchmark``.
+from minidl.backends import cudnn, mps  # noqa: E402, F401

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from minidl.backends import Backend, get_backend
+from minidl.device import backend_for, is_device_like
 from minidl.io.format import FORMAT_NAME, FORMAT_VERSION, HEADER, MAX_HEADER_BYTES, CheckpointError, FileLike, sha256
 from minidl.io.tree import Decoder
 
@@ -31,15 +32,28 @@ def read_header(f: FileLike) -> dict[str, Any]:
         return archive.header()
 
 
-def load(f: FileLike, backend: str | Backend | None = None, *, weights_only: bool | None = None) -> Any:
+def load(f: FileLike, backend: str | Backend | None = None, *, map_location: Any = None,
+         weights_only: bool | None = None) -> Any:
     """Read a checkpoint written by ``save``; tensors are created on ``backend`` (the default backend if None).
+
+    ``map_location`` is PyTorch's name for the same choice: a device (``"cpu"``, ``"cuda:0"``,
+    ``minidl.device(...)``) or a backend name; a dict or a callable (PyTorch's other forms) is refused
+    with an error, since minidl places every tensor of a file on one backend.
 
     ``f`` is a path or a binary file object. ``weights_only`` is accepted for PyTorch programs and changes
     nothing: minidl always loads the way PyTorch's ``weights_only=True`` does (modules only of minidl or
     allowlisted classes, see ``minidl.serialization``). Raises ``CheckpointError`` for anything but an intact
     checkpoint of a format version this minidl reads, and ``FileNotFoundError`` if there is no file.
     """
-    be = get_backend(backend)
+    if map_location is not None:
+        if backend is not None:
+            raise ValueError("load: give backend= or map_location=, not both")
+        if not is_device_like(map_location):
+            raise TypeError(f"load: map_location must be a device ('cpu', 'cuda:0', minidl.device(...)) or a "
+                            f"backend name, got {map_location!r}")
+        be = backend_for(map_location)
+    else:
+        be = get_backend(backend)
     with _Archive(f) as archive:
         header = archive.header()
         arrays = {name: archive.array(name, meta) for name, meta in header["arrays"].items()}
