@@ -207,26 +207,32 @@ class Backend:
         raise NotImplementedError
 
     # ---- pooling: x (N, C, H, W); padding never wins a max and counts as zeros in an average ----
+    # Output size per axis as PyTorch: (n + 2p - d(k-1) - 1) / s + 1, rounded down, or up with ceil_mode
+    # (the last window must start inside the input or the left padding): ``numpy_backend.pool_out_size``.
     def maxpool2d_forward(self, x: Any, kernel_size: tuple[int, int], stride: tuple[int, int],
-                          padding: tuple[int, int]) -> tuple[Any, Any]:
+                          padding: tuple[int, int], dilation: tuple[int, int] = (1, 1),
+                          ceil_mode: bool = False) -> tuple[Any, Any]:
         """(y, indices): window maxima and, as int64, the flat index h * W + w of each in its (H, W) plane
-        (the first maximum on ties), as PyTorch's ``return_indices``."""
+        (the first maximum on ties), as PyTorch's ``return_indices``. A window's rows and columns are
+        ``dilation`` apart; ``ceil_mode`` adds the windows that hang over the bottom or right edge."""
         raise NotImplementedError
 
     def maxpool2d_backward(self, gy: Any, indices: Any, x_shape: tuple[int, ...], kernel_size: tuple[int, int],
-                           stride: tuple[int, int], padding: tuple[int, int]) -> Any:
+                           stride: tuple[int, int], padding: tuple[int, int],
+                           dilation: tuple[int, int] = (1, 1)) -> Any:
         """dL/dx: zeros(x_shape) with gy added at ``indices`` (overlapping windows accumulate)."""
         raise NotImplementedError
 
     def avgpool2d_forward(self, x: Any, kernel_size: tuple[int, int], stride: tuple[int, int],
-                          padding: tuple[int, int], count_include_pad: bool) -> Any:
-        """Window means; the divisor is kh * kw, or the number of non-padding elements when count_include_pad
+                          padding: tuple[int, int], count_include_pad: bool, ceil_mode: bool = False) -> Any:
+        """Window means; the divisor is the window's size clipped at the padded edge (kh * kw except for
+        ceil_mode's overhanging windows), or the number of non-padding elements when count_include_pad
         is False."""
         raise NotImplementedError
 
     def avgpool2d_backward(self, gy: Any, x_shape: tuple[int, ...], kernel_size: tuple[int, int],
                            stride: tuple[int, int], padding: tuple[int, int], count_include_pad: bool) -> Any:
-        """dL/dx: each gy / divisor spread back over its window."""
+        """dL/dx: each gy / divisor spread back over its window (gy's shape tells whether ceil_mode was on)."""
         raise NotImplementedError
 
     # ---- normalization ----

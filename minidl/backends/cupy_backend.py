@@ -22,7 +22,7 @@ import cupy  # at import, so that a missing package names the `cupy` extra (see 
 import numpy
 
 from minidl.backends.cuda_kernels.flash_state import FlashState
-from minidl.backends.numpy_backend import NumpyBackend
+from minidl.backends.numpy_backend import NumpyBackend, pool_out_size
 from minidl.errors import BackendUnavailableError
 from minidl.kernel_files import kernel_dir, kernel_source
 
@@ -206,22 +206,23 @@ class CupyBackend(NumpyBackend):
         return x
 
     # ---- pooling ----
-    def maxpool2d_forward(self, x, kernel_size, stride, padding):
-        if not _fits(x, ndim=4):
-            return super().maxpool2d_forward(x, kernel_size, stride, padding)
+    def maxpool2d_forward(self, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False):
+        if not _fits(x, ndim=4) or tuple(dilation) != (1, 1):  # maxpool2d.cu has no dilation: the reference does it
+            return super().maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
         x = cupy.ascontiguousarray(x)
         N, C, H, W = x.shape
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
-        OH, OW = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+        # ceil_mode: only more outputs; the kernel clips every window at the plane's edges
+        OH, OW = pool_out_size(H, kh, sh, ph, 1, ceil_mode), pool_out_size(W, kw, sw, pw, 1, ceil_mode)
         y = cupy.empty((N, C, OH, OW), dtype=x.dtype)
         indices = cupy.empty((N, C, OH, OW), dtype=cupy.int64)
         geometry = tuple(numpy.int32(v) for v in (N, C, H, W, OH, OW, kh, kw, sh, sw, ph, pw))
         self.launch_elementwise("maxpool2d.cu", "maxpool2d_forward", x.dtype, y.size, (x, y, indices, *geometry))
         return y, indices
 
-    def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding):
-        if not _fits(gy, ndim=4):
-            return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding)
+    def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1)):
+        if not _fits(gy, ndim=4):  # a scatter at the indices: the same for any dilation
+            return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding, dilation)
         gy, indices = cupy.ascontiguousarray(gy), cupy.ascontiguousarray(indices, dtype=cupy.int64)
         N, C, H, W = x_shape
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding

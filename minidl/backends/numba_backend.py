@@ -33,7 +33,7 @@ from minidl.backends.numba_kernels import pool as pool_kernels
 from minidl.backends.numba_kernels import rnn as rnn_kernels
 from minidl.backends.numba_kernels import scatter as scatter_kernels
 from minidl.backends.numba_kernels import softmax as softmax_kernels
-from minidl.backends.numpy_backend import NumpyBackend, _out_size
+from minidl.backends.numpy_backend import NumpyBackend, pool_out_size
 
 # Below this much work (elements touched, ~0.5 ns each), waking the worker threads (~100 us with the workqueue
 # layer on the 2-core development machine, measured) costs more than the second thread saves.
@@ -305,26 +305,27 @@ class NumbaBackend(NumpyBackend):
         return gw
 
     # ---- pooling: one pass over each plane, each window read once ----
-    def maxpool2d_forward(self, x, kernel_size, stride, padding):
+    def maxpool2d_forward(self, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False):
         if x.dtype not in FLOATS or x.ndim != 4:
-            return super().maxpool2d_forward(x, kernel_size, stride, padding)
-        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+            return super().maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
         N, C, H, W = x.shape
-        OH, OW = _out_size(H, kh, sh, ph, 1), _out_size(W, kw, sw, pw, 1)
+        OH, OW = pool_out_size(H, kh, sh, ph, dh, ceil_mode), pool_out_size(W, kw, sw, pw, dw, ceil_mode)
         y = np.empty((N, C, OH, OW), dtype=x.dtype)
         idx = np.empty((N, C, OH, OW), dtype=np.int64)
         planes = (np.ascontiguousarray(x).reshape(N * C, H, W), y.reshape(N * C, OH, OW), idx.reshape(N * C, OH, OW))
-        if kernel_size == stride == (2, 2) and padding == (0, 0):
+        if kernel_size == stride == (2, 2) and padding == (0, 0) and dilation == (1, 1) and (OH, OW) == (H // 2,
+                                                                                                        W // 2):
             _run(pool_kernels.maxpool2x2_forward_planes, pool_kernels.maxpool2x2_forward_parallel, x.size, N * C,
                  *planes)
-        else:
+        else:  # the generic scan clips every window at the plane's edges: ceil_mode's overhanging ones too
             _run(pool_kernels.maxpool_forward_planes, pool_kernels.maxpool_forward_parallel, x.size, N * C,
-                 *planes, kh, kw, sh, sw, ph, pw)
+                 *planes, kh, kw, sh, sw, ph, pw, dh, dw)
         return y, idx
 
-    def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding):
+    def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1)):
         if gy.dtype not in FLOATS or indices.shape != gy.shape or gy.ndim != 4 or gy.shape[:2] != tuple(x_shape[:2]):
-            return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding)
+            return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding, dilation)
         N, C, H, W = x_shape
         gx = np.empty((N * C, H * W), dtype=gy.dtype)
         _run(pool_kernels.maxpool_backward_planes, pool_kernels.maxpool_backward_parallel, gx.size, N * C,

@@ -33,7 +33,7 @@ from minidl.backends.cuda_kernels import (
 from minidl.backends.cuda_kernels import softmax as softmax_kernels
 from minidl.backends.cuda_kernels._common import SIMULATED
 from minidl.backends.cuda_kernels.flash_state import FlashState
-from minidl.backends.numpy_backend import NumpyBackend
+from minidl.backends.numpy_backend import NumpyBackend, pool_out_size
 from minidl.errors import BackendUnavailableError
 
 
@@ -166,19 +166,20 @@ class NumbaCudaBackend(NumpyBackend):
         return x
 
     # ---- pooling ----
-    def maxpool2d_forward(self, x, kernel_size, stride, padding):
-        if not _fits(x, 4):
-            return super().maxpool2d_forward(x, kernel_size, stride, padding)
+    def maxpool2d_forward(self, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False):
+        if not _fits(x, 4) or tuple(dilation) != (1, 1):  # the kernel has no dilation: the reference does it
+            return super().maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
         N, C, H, W = x.shape
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
-        shape = (N, C, (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1)
+        # ceil_mode: only more outputs; the kernel clips every window at the plane's edges
+        shape = (N, C, pool_out_size(H, kh, sh, ph, 1, ceil_mode), pool_out_size(W, kw, sw, pw, 1, ceil_mode))
         y, indices = self.xp.empty(shape, dtype=x.dtype), self.xp.empty(shape, dtype=self.xp.int64)
         pool.maxpool2d_forward(self._c(x), y, indices, kernel_size, stride, padding)
         return y, indices
 
-    def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding):
-        if not _fits(gy, 4):
-            return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding)
+    def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1)):
+        if not _fits(gy, 4):  # a scatter at the indices: the same for any dilation
+            return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding, dilation)
         gx = self.xp.zeros(x_shape, dtype=gy.dtype)
         pool.maxpool2d_backward(self._c(gy), self._c(indices, self.xp.int64), gx)
         return gx

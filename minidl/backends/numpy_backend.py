@@ -249,34 +249,39 @@ class NumpyBackend(Backend):
         return gw.reshape(weight_shape)
 
     # ---- pooling: a loop over the kernel window only; each offset (i, j) is one strided view of x ----
-    def _pool_views(self, x, kernel_size, stride, padding, fill):
-        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
-        OH, OW = _out_size(x.shape[2], kh, sh, ph, 1), _out_size(x.shape[3], kw, sw, pw, 1)
-        if ph or pw:
-            x = self.xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+    # ceil_mode adds windows that hang over the bottom/right edge: x is padded on that side by ``extra`` more
+    # fill values (-inf or 0), so the last window fits; dilation spaces a window's rows and columns d apart.
+    def _pool_views(self, x, kernel_size, stride, padding, fill, dilation=(1, 1), ceil_mode=False):
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+        OH, OW = pool_out_size(x.shape[2], kh, sh, ph, dh, ceil_mode), pool_out_size(x.shape[3], kw, sw, pw, dw,
+                                                                                        ceil_mode)
+        eh, ew = _overhang(x.shape[2], OH, kh, sh, ph, dh), _overhang(x.shape[3], OW, kw, sw, pw, dw)
+        if ph or pw or eh or ew:
+            x = self.xp.pad(x, ((0, 0), (0, 0), (ph, ph + eh), (pw, pw + ew)), constant_values=fill)
         for i in range(kh):
             for j in range(kw):
-                yield i, j, x[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
+                yield i, j, x[:, :, i * dh:i * dh + sh * (OH - 1) + 1:sh, j * dw:j * dw + sw * (OW - 1) + 1:sw]
 
-    def maxpool2d_forward(self, x, kernel_size, stride, padding):
+    def maxpool2d_forward(self, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False):
         xp, W = self.xp, x.shape[3]
         y = at = None  # at: offset i * W + j of the maximum inside its window (int32: a quarter of the traffic)
-        for i, j, view in self._pool_views(x, kernel_size, stride, padding, -xp.inf):
+        for i, j, view in self._pool_views(x, kernel_size, stride, padding, -xp.inf, dilation, ceil_mode):
             if y is None:
                 y, at = view.copy(), xp.zeros(view.shape, dtype=xp.int32)
                 continue
             better = view > y  # strict: the first maximum wins ties
             xp.maximum(y, view, out=y)
             at *= ~better  # arithmetic instead of where/copyto: several times faster on strided views
-            at += better * xp.int32(i * W + j)
+            at += better * xp.int32(i * dilation[0] * W + j * dilation[1])
         (sh, sw), (ph, pw) = stride, padding
         corner = (xp.arange(y.shape[2]) * sh - ph)[:, None] * W + (xp.arange(y.shape[3]) * sw - pw)[None, :]
         return y, at + corner  # int64 flat index h * W + w in the (H, W) plane
 
-    def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding):
+    def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1)):
         N, C, H, W = x_shape
         idx = indices.reshape(N * C, -1)
-        if kernel_size[0] <= stride[0] and kernel_size[1] <= stride[1]:  # windows never overlap: no repeats
+        (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+        if dh * (kh - 1) < sh and dw * (kw - 1) < sw:  # windows never overlap: no repeated index
             gx = self.xp.zeros((N * C, H * W), dtype=gy.dtype)
             idx = idx + self.xp.arange(0, N * C * H * W, H * W)[:, None]  # flat index into gx
             gx.reshape(-1)[idx.reshape(-1)] = gy.reshape(-1)
@@ -284,21 +289,21 @@ class NumpyBackend(Backend):
         return self.take_along_axis_add((N * C, H * W), idx, gy.reshape(N * C, -1), 1).reshape(x_shape)
 
     def _pool_divisor(self, x_shape, y_shape, kernel_size, stride, padding, count_include_pad, dtype):
-        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
-        if count_include_pad or not (ph or pw):
-            return kh * kw
+        """Each window's divisor, as PyTorch: its size clipped at the padded edge (count_include_pad: only
+        ceil_mode's overhanging windows lose rows), or the number of its elements inside the input."""
         xp = self.xp
-
-        def count(n, out, k, s, p):  # how many of each window's k rows (or columns) lie inside the input
+        counts = []
+        for n, out, k, s, p in zip(x_shape[2:], y_shape[2:], kernel_size, stride, padding):
             start = xp.arange(out) * s - p
-            return xp.minimum(start + k, n) - xp.maximum(start, 0)
+            end = xp.minimum(start + k, n + p)
+            counts.append(end - start if count_include_pad else xp.minimum(end, n) - xp.maximum(start, 0))
+        if all(bool((c == k).all()) for c, k in zip(counts, kernel_size)):
+            return kernel_size[0] * kernel_size[1]  # every window whole: one scalar
+        return (counts[0][:, None] * counts[1][None, :]).astype(dtype)
 
-        hs, ws = count(x_shape[2], y_shape[2], kh, sh, ph), count(x_shape[3], y_shape[3], kw, sw, pw)
-        return (hs[:, None] * ws[None, :]).astype(dtype)
-
-    def avgpool2d_forward(self, x, kernel_size, stride, padding, count_include_pad):
+    def avgpool2d_forward(self, x, kernel_size, stride, padding, count_include_pad, ceil_mode=False):
         y = None
-        for _, _, view in self._pool_views(x, kernel_size, stride, padding, 0):
+        for _, _, view in self._pool_views(x, kernel_size, stride, padding, 0, ceil_mode=ceil_mode):
             if y is None:
                 y = view.copy()
             else:
@@ -309,13 +314,14 @@ class NumpyBackend(Backend):
     def avgpool2d_backward(self, gy, x_shape, kernel_size, stride, padding, count_include_pad):
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
         N, C, H, W = x_shape
-        OH, OW = gy.shape[2], gy.shape[3]
+        OH, OW = gy.shape[2], gy.shape[3]  # more than the floor formula gives when the forward used ceil_mode
+        eh, ew = _overhang(H, OH, kh, sh, ph, 1), _overhang(W, OW, kw, sw, pw, 1)
         g = gy / self._pool_divisor(x_shape, gy.shape, kernel_size, stride, padding, count_include_pad, gy.dtype)
-        gx = self.xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=gy.dtype)
+        gx = self.xp.zeros((N, C, H + 2 * ph + eh, W + 2 * pw + ew), dtype=gy.dtype)
         for i in range(kh):
             for j in range(kw):
                 gx[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw] += g
-        return gx[:, :, ph:ph + H, pw:pw + W] if ph or pw else gx
+        return gx[:, :, ph:ph + H, pw:pw + W] if ph or pw or eh or ew else gx
 
     # ---- normalization: xhat = (x - mean) * rstd, y = xhat * weight + bias ----
     def batch_norm_forward(self, x, weight, bias, eps):
@@ -452,6 +458,21 @@ class NumpyBackend(Backend):
 def _out_size(n: int, k: int, s: int, p: int, d: int) -> int:
     """Output length of a window of size k (dilation d) sliding with stride s over n + 2p values."""
     return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def pool_out_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """Pooling output length, as PyTorch: floor (or with ``ceil_mode`` ceil) of (n + 2p - d(k-1) - 1) / s, plus 1;
+    in ceil_mode the last window must still start inside the input or the left padding."""
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _overhang(n: int, out: int, k: int, s: int, p: int, d: int) -> int:
+    """How far the last of ``out`` windows reaches past the padded input (only ever > 0 in ceil_mode)."""
+    return max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p))
 
 
 def _widen(x: Any) -> Any:

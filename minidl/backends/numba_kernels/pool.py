@@ -1,7 +1,8 @@
 """2-d max pooling as direct loops over each (H, W) plane.
 
-For output pixel (p, q) the window covers rows h = p*sh - ph + i (i < kh) and columns w = q*sw - pw + j
-(j < kw); positions outside the input are padding and never win:
+For output pixel (p, q) the window covers rows h = p*sh - ph + i*dh (i < kh) and columns w = q*sw - pw + j*dw
+(j < kw), dh and dw the dilation; positions outside the input are padding and never win (so ceil_mode's
+windows hanging over the bottom or right edge need nothing more than the larger y the caller allocates):
 
     y[p, q]   = max over the window,   idx[p, q] = h*W + w of its first maximum
     backward:   gx[idx[p, q]] += gy[p, q]
@@ -23,7 +24,7 @@ from numba import njit, prange
 
 @njit(cache=True)
 def maxpool_forward_planes(x: np.ndarray, y: np.ndarray, idx: np.ndarray, kh: int, kw: int, sh: int, sw: int,
-                           ph: int, pw: int, start: int, stop: int) -> None:
+                           ph: int, pw: int, dh: int, dw: int, start: int, stop: int) -> None:
     """y[k], idx[k] (OH, OW) from x[k] (H, W) for the planes k in [start, stop).
 
     Like the reference, the window is scanned from its top-left corner *including* padding (worth -inf):
@@ -40,11 +41,11 @@ def maxpool_forward_planes(x: np.ndarray, y: np.ndarray, idx: np.ndarray, kh: in
                 best = x[k, h0, w0] if 0 <= h0 < H and 0 <= w0 < W else ninf
                 at = h0 * W + w0
                 for i in range(kh):
-                    h = h0 + i
+                    h = h0 + i * dh
                     if h < 0 or h >= H:
                         continue
                     for j in range(kw):
-                        w = w0 + j
+                        w = w0 + j * dw
                         if w < 0 or w >= W:
                             continue
                         v = x[k, h, w]
@@ -58,10 +59,10 @@ def maxpool_forward_planes(x: np.ndarray, y: np.ndarray, idx: np.ndarray, kh: in
 
 @njit(parallel=True, cache=True)
 def maxpool_forward_parallel(x: np.ndarray, y: np.ndarray, idx: np.ndarray, kh: int, kw: int, sh: int, sw: int,
-                             ph: int, pw: int, chunks: int) -> None:
+                             ph: int, pw: int, dh: int, dw: int, chunks: int) -> None:
     n = x.shape[0]
     for c in prange(chunks):
-        maxpool_forward_planes(x, y, idx, kh, kw, sh, sw, ph, pw, c * n // chunks, (c + 1) * n // chunks)
+        maxpool_forward_planes(x, y, idx, kh, kw, sh, sw, ph, pw, dh, dw, c * n // chunks, (c + 1) * n // chunks)
 
 
 @njit(cache=True)
@@ -88,7 +89,7 @@ def maxpool2x2_forward_planes(x: np.ndarray, y: np.ndarray, idx: np.ndarray, sta
                 s = a + b + c + d
                 if s != s:  # a NaN (or inf - inf) in the window: scan it like the generic kernel
                     maxpool_forward_planes(x[k:k + 1, h:h + 2, w:w + 2], y[k:k + 1, p:p + 1, q:q + 1],
-                                           idx[k:k + 1, p:p + 1, q:q + 1], 2, 2, 2, 2, 0, 0, 0, 1)
+                                           idx[k:k + 1, p:p + 1, q:q + 1], 2, 2, 2, 2, 0, 0, 1, 1, 0, 1)
                     best, at = y[k, p, q], (h + idx[k, p, q] // 2) * W + w + idx[k, p, q] % 2
                 y[k, p, q] = best
                 idx[k, p, q] = at
