@@ -24,7 +24,8 @@ from minidl.nn.linear import Linear
 from minidl.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from minidl.nn.attention import MultiheadAttention
 from minidl.nn.transformer import (
-    LearnedPositionalEmbedding, SinusoidalPositionalEmbedding, TransformerEncoder, TransformerEncoderLayer,
+    LearnedPositionalEmbedding, SinusoidalPositionalEmbedding, Transformer, TransformerDecoder,
+    TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
 )
 from minidl.nn.loss import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,

@@ -1,6 +1,7 @@
-"""MultiheadAttention, the transformer encoder, positional embeddings and GPT: the harness (forward vs
-NumPy float64, gradcheck, double backward), PyTorch's names/masks/layouts with torch weights,
-causality, generation, and the W3 (LSTM LM) and W4 (char GPT) workloads training with falling loss."""
+"""MultiheadAttention, the transformer (encoder, decoder, nn.Transformer), positional embeddings and GPT:
+the harness (forward vs NumPy float64, gradcheck, double backward), PyTorch's names/masks/layouts with
+torch weights (outputs and gradients), causality, generation, and the W3 (LSTM LM) and W4 (char GPT)
+workloads training with falling loss."""
 
 import copy
 
@@ -89,6 +90,53 @@ def mha_case(name, E=4, H=2, N=2, L=3, S=3, kdim=None, vdim=None, need_weights=T
     return OpCase(name, op, ref, inputs + [randn(*s, scale=0.5) for s in shapes], directional=directional)
 
 
+def np_decoder_layer(x, m, state, H, norm_first, tgt_mask=None, memory_mask=None):
+    """One TransformerDecoderLayer (ReLU, no dropout) from its formula, batch first; masks additive."""
+    def sub(prefix):
+        return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+
+    def sa(z):
+        return np_mha(z, z, z, sub("self_attn."), H, tgt_mask)[0]
+
+    def ca(z):
+        return np_mha(z, m, m, sub("multihead_attn."), H, memory_mask)[0]
+
+    def ff(z):
+        return np.maximum(z @ state["linear1.weight"].T + state["linear1.bias"], 0) @ state["linear2.weight"].T \
+            + state["linear2.bias"]
+
+    def norm(i, z):
+        return _np_layer_norm(z, state[f"norm{i}.weight"], state[f"norm{i}.bias"])
+
+    if norm_first:
+        x = x + sa(norm(1, x))
+        x = x + ca(norm(2, x))
+        return x + ff(norm(3, x))
+    x = norm(1, x + sa(x))
+    x = norm(2, x + ca(x))
+    return norm(3, x + ff(x))
+
+
+def decoder_case(name, norm_first, E=4, H=2, N=2, T=3, S=4, dim_feedforward=6):
+    """A TransformerDecoderLayer as one op of (tgt, memory, *parameters): a causal float tgt_mask
+    (generate_square_subsequent_mask) and a boolean memory_key_padding_mask."""
+    layer = nn.TransformerDecoderLayer(E, H, dim_feedforward, dropout=0.0, batch_first=True, norm_first=norm_first)
+    names = [n for n, _ in layer.named_parameters()]
+    shapes = [p.shape for _, p in layer.named_parameters()]
+    tgt_mask = nn.Transformer.generate_square_subsequent_mask(T).numpy()
+    padding = np.array([[False, False, True, True], [False, False, False, False]])
+    memory_additive = np.where(padding, -np.inf, 0.0)[:, None, None, :]
+
+    def op(x, m, *ps):
+        return functional_call(layer, names, ps, x, m, tgt_mask=tgt_mask, memory_key_padding_mask=padding)
+
+    def ref(x, m, *ps):
+        return np_decoder_layer(x, m, dict(zip(names, ps, strict=True)), H, norm_first, tgt_mask, memory_additive)
+
+    params = [randn(*s, scale=0.5) if len(s) > 1 else randn(*s, scale=0.3) for s in shapes]
+    return OpCase(name, op, ref, [randn(N, T, E), randn(N, S, E)] + params, directional=True)
+
+
 BOOL_ATTN = np.array([[False, True, False], [False, False, True], [True, False, False]])
 PADDING = np.array([[False, False, True], [False, False, False]])
 
@@ -102,6 +150,8 @@ CASES = [
     mha_case("mha_masks_per_head", attn_mask=BOOL_ATTN, key_padding_mask=PADDING, average=False, directional=False),
     mha_case("mha_causal_float_mask_sdpa", attn_mask=np.array([[0.0, -1.0, 0.5]] * 3), causal=True,
              need_weights=False),
+    decoder_case("decoder_layer_post_norm", norm_first=False),
+    decoder_case("decoder_layer_pre_norm", norm_first=True),
 ]
 
 test_forward, test_backward, test_double_backward = make_op_tests(CASES)
@@ -169,6 +219,130 @@ def test_encoder_matches_torch(norm_first, activation):
     want = ref(x, mask=mask, is_causal=True).detach().numpy()
     got = ours(minidl.tensor(x.numpy()), mask=mask.numpy(), is_causal=True).detach().numpy()
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
+
+
+def _torch_state(module):
+    return {k: v.detach().numpy() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
+@pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
+@pytest.mark.parametrize(("batch_first", "norm_first", "activation", "mask_type"),
+                         [(False, False, "relu", "array"), (True, True, "gelu", "tensor"),
+                          (True, False, "gelu", "array")])
+def test_transformer_matches_torch(batch_first, norm_first, activation, mask_type):
+    """nn.Transformer (2 encoder + 2 decoder layers, final norms) with PyTorch's weights, every mask
+    argument (causal float tgt_mask, boolean memory_mask, three key padding masks): the output, the
+    gradients of src and tgt and of every parameter equal PyTorch's in float64."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    kwargs = {"dropout": 0.0, "activation": activation, "batch_first": batch_first, "norm_first": norm_first}
+    ref = torch.nn.Transformer(8, 2, 2, 2, 16, **kwargs).double()
+    ours = nn.Transformer(8, 2, 2, 2, 16, dtype="float64", **kwargs)
+    assert [(n, tuple(p.shape)) for n, p in ours.named_parameters()] == \
+        [(n, tuple(p.shape)) for n, p in ref.named_parameters()]
+    ours.load_state_dict(_torch_state(ref))
+    S, T, N = 5, 4, 3
+    src = torch.randn(N, S, 8, dtype=torch.float64) if batch_first else torch.randn(S, N, 8, dtype=torch.float64)
+    tgt = torch.randn(N, T, 8, dtype=torch.float64) if batch_first else torch.randn(T, N, 8, dtype=torch.float64)
+    src.requires_grad_()
+    tgt.requires_grad_()
+    src_padding = torch.zeros(N, S, dtype=torch.bool)
+    src_padding[1, 3:] = True
+    tgt_padding = torch.zeros(N, T, dtype=torch.bool)
+    tgt_padding[2, 3] = True
+    memory_mask = torch.zeros(T, S, dtype=torch.bool)
+    memory_mask[0, 1] = memory_mask[2, 4] = True
+    masks = {"tgt_mask": torch.nn.Transformer.generate_square_subsequent_mask(T, dtype=torch.float64),
+             "memory_mask": memory_mask, "src_key_padding_mask": src_padding,
+             "tgt_key_padding_mask": tgt_padding, "memory_key_padding_mask": src_padding}
+    want = ref(src, tgt, **masks)
+    weights = torch.randn(want.shape, dtype=torch.float64)
+    (want * weights).sum().backward()
+
+    convert = (lambda m: m.numpy()) if mask_type == "array" else (lambda m: minidl.tensor(m.numpy()))
+    x, y = (minidl.tensor(t.detach().numpy(), requires_grad=True) for t in (src, tgt))
+    got = ours(x, y, **{k: convert(v) for k, v in masks.items()})
+    (got * minidl.tensor(weights.numpy())).sum().backward()
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(x.grad.numpy(), src.grad.numpy(), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(y.grad.numpy(), tgt.grad.numpy(), rtol=1e-8, atol=1e-10)
+    for (name, p), tp in zip(ours.named_parameters(), ref.parameters(), strict=True):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=name)
+
+
+@pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
+def test_decoder_masks_per_head_and_unbatched_match_torch():
+    """TransformerDecoder alone: a boolean per-head tgt_mask (N * nhead, T, T), a float memory_mask with
+    finite values, memory_is_causal, and unbatched (T, E) input, against PyTorch."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(1)
+    layer = torch.nn.TransformerDecoderLayer(6, 3, 10, dropout=0.0)
+    ref = torch.nn.TransformerDecoder(layer, 2, norm=torch.nn.LayerNorm(6)).double()
+    ours = nn.TransformerDecoder(nn.TransformerDecoderLayer(6, 3, 10, dropout=0.0, dtype="float64"), 2,
+                                 norm=nn.LayerNorm(6, dtype="float64"))
+    ours.load_state_dict(_torch_state(ref))
+    tgt, memory = torch.randn(4, 2, 6, dtype=torch.float64), torch.randn(4, 2, 6, dtype=torch.float64)
+    per_head = torch.rand(2 * 3, 4, 4, generator=torch.Generator().manual_seed(2)) < 0.4
+    per_head[:, :, 0] = False  # every query sees at least one key
+    memory_mask = torch.randn(4, 4, dtype=torch.float64)
+    want = ref(tgt, memory, tgt_mask=per_head, memory_mask=memory_mask)
+    got = ours(minidl.tensor(tgt.numpy()), minidl.tensor(memory.numpy()), tgt_mask=per_head.numpy(),
+               memory_mask=memory_mask.numpy())
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-9, atol=1e-11)
+    causal = torch.nn.Transformer.generate_square_subsequent_mask(4, dtype=torch.float64)
+    want = ref(tgt[:, 0], memory[:, 0], tgt_mask=causal, tgt_is_causal=True, memory_mask=causal,
+               memory_is_causal=True)
+    got = ours(minidl.tensor(tgt[:, 0].numpy()), minidl.tensor(memory[:, 0].numpy()), tgt_mask=causal.numpy(),
+               tgt_is_causal=True, memory_mask=causal.numpy(), memory_is_causal=True)
+    assert got.shape == (4, 6)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-9, atol=1e-11)
+
+
+def test_generate_square_subsequent_mask():
+    mask = nn.Transformer.generate_square_subsequent_mask(4)
+    assert mask.dtype == np.float32 and mask.shape == (4, 4)
+    want = np.array([[0, -np.inf, -np.inf, -np.inf], [0, 0, -np.inf, -np.inf], [0, 0, 0, -np.inf], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(mask.numpy(), want)
+    assert nn.Transformer.generate_square_subsequent_mask(2, dtype=minidl.float64).dtype == np.float64
+    torch = pytest.importorskip("torch")
+    np.testing.assert_array_equal(mask.numpy(), torch.nn.Transformer.generate_square_subsequent_mask(4).numpy())
+
+
+def test_causal_mask_detection():
+    """With is_causal=None the stacks detect generate_square_subsequent_mask (PyTorch's rule); a hint given
+    is kept. Only a hint: the mask is applied either way, so the output does not depend on it."""
+    from minidl.nn.transformer import _detect_is_causal_mask
+    causal = nn.Transformer.generate_square_subsequent_mask(3)
+    assert _detect_is_causal_mask(causal, None, 3) and _detect_is_causal_mask(causal.numpy(), None, 3)
+    assert not _detect_is_causal_mask(causal, None, 4) and not _detect_is_causal_mask(None, None, 3)
+    assert not _detect_is_causal_mask(np.triu(np.ones((3, 3), dtype=bool), 1), None, 3)  # boolean: not detected
+    assert not _detect_is_causal_mask(causal, False, 3) and _detect_is_causal_mask(None, True, 3)
+
+
+def test_transformer_init_train_eval_and_errors():
+    model = nn.Transformer(8, 2, 1, 1, 16, dropout=0.5, generator=minidl.Generator(0))
+    for name, p in model.named_parameters():
+        w = p.detach().numpy()
+        if p.ndim > 1:  # Xavier-uniform, PyTorch's Transformer._reset_parameters
+            bound = np.sqrt(6 / (w.shape[0] + w.shape[1]))
+            assert np.abs(w).max() <= bound and np.abs(w).max() > 0.5 * bound, name
+        elif name.endswith("norm1.weight") or name == "encoder.norm.weight":
+            np.testing.assert_array_equal(w, 1.0)
+    src, tgt = minidl.randn(5, 2, 8), minidl.randn(3, 2, 8)
+    model.eval()
+    a, b = model(src, tgt).detach().numpy(), model(src, tgt).detach().numpy()
+    np.testing.assert_array_equal(a, b)  # no dropout in evaluation
+    model.train()
+    assert not np.allclose(model(src, tgt).detach().numpy(), a)
+    with pytest.raises(RuntimeError, match="batch number of src and tgt"):
+        model(src, minidl.randn(3, 4, 8))
+    with pytest.raises(RuntimeError, match="d_model"):
+        model(src, minidl.randn(3, 2, 6))
+    with pytest.raises(ValueError, match="activation"):
+        nn.TransformerDecoderLayer(8, 2, activation="tanh")
+    custom = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 1)
+    assert nn.Transformer(8, 2, 1, 1, 16, custom_encoder=custom).encoder is custom
 
 
 def _np_layer_norm(x, weight, bias, eps=1e-5):
