@@ -136,7 +136,7 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p in self.state and self.state[p]:
-                    state[index[id(p)]] = {k: _snapshot(v, p) for k, v in self.state[p].items()}
+                    state[index[id(p)]] = self._save_state(p, self.state[p])
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -161,11 +161,19 @@ class Optimizer:
             if int(key) not in by_index:
                 raise ValueError(f"load_state_dict: state for parameter {key}, which no group lists")
             p = by_index[int(key)]
-            new_state[p] = {name: _restore(v, p, name) for name, v in values.items()}
+            new_state[p] = self._load_state(p, values)
         # everything is checked and converted: now change the optimizer
         for saved, group in zip(saved_groups, self.param_groups):
             group.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
         self.state = new_state
+
+    def _save_state(self, p: Tensor, state: dict[str, Any]) -> dict[str, Any]:
+        """The entry of ``state_dict()["state"]`` for ``p`` (copies; subclasses with other kinds of state override)."""
+        return {name: _snapshot(v, p) for name, v in state.items()}
+
+    def _load_state(self, p: Tensor, saved: dict[str, Any]) -> dict[str, Any]:
+        """``self.state[p]`` rebuilt from a saved entry (checked and converted; must not change the optimizer)."""
+        return {name: _restore(v, p, name) for name, v in saved.items()}
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

@@ -97,7 +97,24 @@ def adagrad(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0
     return step
 
 
-RULES = {"SGD": sgd, "Adam": adam, "AdamW": adamw, "RMSprop": rmsprop, "Adagrad": adagrad}
+def adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
+    square_avg, acc_delta = {}, {}
+
+    def step(params, grads):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            g = -g if maximize else g.copy()
+            if weight_decay:
+                g = g + weight_decay * p
+            square_avg[i] = rho * square_avg.get(i, 0.0) + (1 - rho) * g * g
+            rms_update, rms_grad = np.sqrt(acc_delta.get(i, 0.0) + eps), np.sqrt(square_avg[i] + eps)
+            delta = rms_update / rms_grad * g
+            acc_delta[i] = rho * acc_delta.get(i, 0.0) + (1 - rho) * delta * delta
+            p[...] = p - lr * delta
+
+    return step
+
+
+RULES = {"SGD": sgd, "Adam": adam, "AdamW": adamw, "RMSprop": rmsprop, "Adagrad": adagrad, "Adadelta": adadelta}
 
 # (optimizer name, hyper-parameters): every variant the acceptance criteria name, and a few more.
 VARIANTS = [
@@ -118,6 +135,9 @@ VARIANTS = [
     ("RMSprop", dict(lr=0.005, alpha=0.9, centered=True, momentum=0.5, weight_decay=0.1)),
     ("Adagrad", dict(lr=0.1)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.1)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.1)),
+    ("Adadelta", dict(lr=2.0, rho=0.95, weight_decay=0.05, maximize=True)),
 ]
 
 

@@ -80,3 +80,32 @@ def test_reduce_lr_on_plateau_matches_torch():
         s1.step(loss)
         s2.step(loss)
         assert s1.get_last_lr() == pytest.approx(s2.get_last_lr(), rel=1e-12)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_step_with_closure_matches_torch(variant):
+    """``loss = opt.step(closure)`` the PyTorch way: called under no_grad, the closure still gets gradients."""
+    name, kw = variant
+    rng = np.random.default_rng(3)
+    init = [rng.standard_normal((3, 4)), rng.standard_normal(4)]
+    X, Y = rng.standard_normal((10, 3)), rng.standard_normal((10, 4))
+    ours = [minidl.tensor(p, requires_grad=True) for p in init]
+    theirs = [torch.tensor(p, requires_grad=True) for p in init]
+    opt_ours, opt_theirs = getattr(optim, name)(ours, **kw), getattr(torch.optim, name)(theirs, **kw)
+
+    def closure(lib, opt, params, x, y):
+        def evaluate():
+            opt.zero_grad()
+            loss = ((lib.tanh(x @ params[0] + params[1]) - y) ** 2).mean()
+            loss.backward()
+            return loss
+        return evaluate
+
+    closure_ours = closure(minidl, opt_ours, ours, minidl.tensor(X), minidl.tensor(Y))
+    closure_theirs = closure(torch, opt_theirs, theirs, torch.tensor(X), torch.tensor(Y))
+    for _ in range(20):
+        with minidl.no_grad(), torch.no_grad():
+            loss_ours, loss_theirs = opt_ours.step(closure_ours), opt_theirs.step(closure_theirs)
+        assert loss_ours.item() == pytest.approx(loss_theirs.item(), rel=1e-10)
+        for a, b in zip(ours, theirs):
+            np.testing.assert_allclose(a.array, b.detach().numpy(), rtol=1e-10, atol=1e-12)

@@ -63,7 +63,7 @@ def test_quadratic_trajectory_matches_reference(variant):
     assert not np.allclose(ours[-1][0], quadratic_problem()[0][0])  # it did move
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"])
 def test_maximize_ascends_the_negated_objective(name):
     kw = dict(lr=0.05, weight_decay=0.1) if name != "RMSprop" else dict(lr=0.01, weight_decay=0.1)
     ours = run_minidl_quadratic(name, {**kw, "maximize": True}, sign=-1.0)  # gradient of -f, maximized
@@ -111,7 +111,7 @@ def test_mlp_trajectory_matches_reference(variant):
 
 
 # ---------------------------------------------------------------------------- in place, dtypes, groups
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"])
 def test_updates_in_place_and_keep_float32(name):
     p = minidl.randn(4, 3, requires_grad=True)
     array, view = p.array, p.array[0]
