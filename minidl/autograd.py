@@ -28,7 +28,9 @@ from typing import Any
 
 from minidl import fp_errors
 from minidl.backends import Backend
-from minidl.errors import BackendMismatchError, DTypeError
+from minidl.backends.base import accumulation_dtype
+from minidl.errors import BackendMismatchError, DTypeError, shape_error
+from minidl.tensor import Tensor
 
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("minidl_grad_enabled", default=True)
 
@@ -295,7 +297,7 @@ def _run_backward(
                 if gx is None or not x._requires_grad:
                     continue
                 if gx.array.shape != x.array.shape:
-                    gx = _ops_sum_to(gx, x.array.shape)  # undo broadcasting: the one place it is done
+                    gx = sum_to(gx, x.array.shape)  # undo broadcasting: the one place it is done
                 accumulate(x, gx)
             x = gx = gys = gxs = None  # these locals would keep the last input and the gradients alive
             if not retain_graph:
@@ -393,6 +395,62 @@ def _require_float(op: str, t: Tensor) -> None:
         raise DTypeError(f"{op}: only floating point tensors can require gradients, got dtype {t.dtype}")
 
 
-# Bottom imports: Tensor and the ops use Function, so they are imported after it is defined.
-from minidl.ops.shape import sum_to as _ops_sum_to  # noqa: E402
-from minidl.tensor import Tensor  # noqa: E402
+# --------------------------------------------------------------------------- broadcasting, undone here
+# The backward walk sums a gradient back to its input's shape (``sum_to``); its gradient is
+# ``broadcast_to`` and the other way round, so the two Functions live beside the walk.
+class BroadcastTo(Function):
+    """y = x repeated along broadcast axes;  dL/dx = dL/dy summed over those axes (sum_to)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        if x.size == 1:  # e.g. the gradient of a full sum: filling is ~10x cheaper than numpy's broadcast_to
+            out = self.backend.xp.empty(self.shape, dtype=x.dtype)
+            out.fill(x.reshape(()))
+            return out
+        try:
+            return self.backend.xp.broadcast_to(x, self.shape)
+        except ValueError:
+            raise shape_error("broadcast_to", x.shape, self.shape, expected="shapes that broadcast") from None
+
+    def backward(self, gy):
+        return sum_to(gy, self.in_shape)
+
+
+class SumTo(Function):
+    """y = x summed down to ``shape`` (the inverse of broadcasting);  dL/dx = broadcast_to(dL/dy)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        lead = x.ndim - len(self.shape)
+        squeezed = tuple(i + lead for i, n in enumerate(self.shape) if n == 1 and x.shape[i + lead] != 1)
+        axes = tuple(range(lead)) + squeezed
+        if axes and accumulation_dtype(x.dtype) != x.dtype:  # float16: add up in float32 (see reduce.py)
+            y = x.sum(axis=axes, keepdims=True, dtype=accumulation_dtype(x.dtype)).astype(x.dtype)
+        elif axes:
+            y = x.sum(axis=axes, keepdims=True)
+        else:
+            y = x
+        return y.reshape(self.shape) if lead else y
+
+    def backward(self, gy):
+        return broadcast_to(gy, self.in_shape)
+
+
+def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
+    shape = tuple(int(s) for s in shape)
+    if shape == x.shape:
+        return x
+    return BroadcastTo(shape)(x)
+
+
+def sum_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Sum x down to ``shape``, the inverse of broadcasting ``shape`` up to ``x.shape``."""
+    if x.shape == shape:
+        return x
+    return SumTo(tuple(shape))(x)

@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from minidl.autograd import Function
+from minidl.autograd import BroadcastTo, Function, SumTo, broadcast_to, sum_to  # noqa: F401  (re-exported)
 from minidl.backends import Backend
-from minidl.backends.base import accumulation_dtype
 from minidl.errors import ShapeError, shape_error
 from minidl.ops.elementwise import where
+from minidl.ops.index import getitem
+from minidl.ops.padding import MODES, pad_mode
 from minidl.tensor import Tensor
 
 
@@ -55,50 +56,6 @@ class Transpose(Function):
 
     def backward(self, gy):
         return Transpose(tuple(np.argsort(self.axes)))(gy)
-
-
-class BroadcastTo(Function):
-    """y = x repeated along broadcast axes;  dL/dx = dL/dy summed over those axes (sum_to)."""
-
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        self.shape = shape
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        if x.size == 1:  # e.g. the gradient of a full sum: filling is ~10x cheaper than numpy's broadcast_to
-            out = self.backend.xp.empty(self.shape, dtype=x.dtype)
-            out.fill(x.reshape(()))
-            return out
-        try:
-            return self.backend.xp.broadcast_to(x, self.shape)
-        except ValueError:
-            raise shape_error("broadcast_to", x.shape, self.shape, expected="shapes that broadcast") from None
-
-    def backward(self, gy):
-        return sum_to(gy, self.in_shape)
-
-
-class SumTo(Function):
-    """y = x summed down to ``shape`` (the inverse of broadcasting);  dL/dx = broadcast_to(dL/dy)."""
-
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        self.shape = shape
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        lead = x.ndim - len(self.shape)
-        squeezed = tuple(i + lead for i, n in enumerate(self.shape) if n == 1 and x.shape[i + lead] != 1)
-        axes = tuple(range(lead)) + squeezed
-        if axes and accumulation_dtype(x.dtype) != x.dtype:  # float16: add up in float32 (see reduce.py)
-            y = x.sum(axis=axes, keepdims=True, dtype=accumulation_dtype(x.dtype)).astype(x.dtype)
-        elif axes:
-            y = x.sum(axis=axes, keepdims=True)
-        else:
-            y = x
-        return y.reshape(self.shape) if lead else y
-
-    def backward(self, gy):
-        return broadcast_to(gy, self.in_shape)
 
 
 class Copy(Function):
@@ -211,26 +168,12 @@ def swapaxes(x: Tensor, axis1: int, axis2: int) -> Tensor:
     return Transpose(tuple(axes))(x)
 
 
-def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
-    shape = tuple(int(s) for s in shape)
-    if shape == x.shape:
-        return x
-    return BroadcastTo(shape)(x)
-
-
 def expand(x: Tensor, *shape: Any) -> Tensor:
     """PyTorch's expand: like broadcast_to, and -1 keeps that axis's size."""
     shape = _shape_arg(shape)
     lead = len(shape) - x.ndim
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
     return broadcast_to(x, shape)
-
-
-def sum_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """Sum x down to ``shape``, the inverse of broadcasting ``shape`` up to ``x.shape``."""
-    if x.shape == shape:
-        return x
-    return SumTo(tuple(shape))(x)
 
 
 def squeeze(x: Tensor, axis: Any = None) -> Tensor:
@@ -297,16 +240,37 @@ def chunk(x: Tensor, chunks: int, axis: int = 0, *, dim: int | None = None) -> t
     return split(x, math.ceil(x.shape[axis] / chunks), axis)
 
 
-def pad(x: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
-    """Constant padding. ``pad_width`` is numpy's ((before, after), ...) per axis, or PyTorch's
-    flat tuple (last_before, last_after, prev_before, prev_after, ...) counting from the last axis."""
-    if len(pad_width) and isinstance(pad_width[0], int):
-        flat = list(pad_width)
+def pad(x: Tensor, pad: Any, mode: str = "constant", value: float | None = None) -> Tensor:
+    """PyTorch's ``F.pad``. ``pad`` is the flat tuple (last_before, last_after, prev_before, prev_after, ...)
+    counting from the last dim (negative entries crop), or numpy's ((before, after), ...) per dim for constant
+    padding. ``mode``: "constant" (``value``, default 0), or "reflect", "replicate", "circular", which copy
+    the input's own values (``minidl.ops.padding``)."""
+    if mode not in MODES:
+        raise ValueError(f"pad: mode must be one of {MODES}, got {mode!r}")
+    numpy_style = len(pad) > 0 and not isinstance(pad[0], int | np.integer)
+    if not numpy_style:
+        if len(pad) % 2:
+            raise ValueError(f"pad: the padding length must be divisible by 2, got {tuple(pad)}")
+        if len(pad) // 2 > x.ndim:
+            raise ValueError(f"pad: padding length {len(pad)} is more than two times the input's {x.ndim} dims")
+    if mode != "constant":
+        if numpy_style:
+            raise ValueError(f"pad: mode {mode!r} takes PyTorch's flat padding tuple (last dim first)")
+        if value not in (None, 0):
+            raise ValueError(f"pad: padding mode {mode!r} doesn't take a value argument")
+        return pad_mode(x, pad, mode)
+    if numpy_style:
+        pairs = [(int(a), int(b)) for a, b in pad]
+    else:
         pairs = [(0, 0)] * x.ndim
-        for i in range(len(flat) // 2):
-            pairs[x.ndim - 1 - i] = (flat[2 * i], flat[2 * i + 1])
-        pad_width = pairs
-    return Pad(tuple((int(a), int(b)) for a, b in pad_width), value)(x)
+        for i in range(len(pad) // 2):
+            pairs[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if any(n - max(-a, 0) - max(-b, 0) < 0 for n, (a, b) in zip(x.shape, pairs)):
+        raise ValueError(f"pad: padding {tuple(pad)} crops more than the input of shape {tuple(x.shape)} has")
+    if any(a < 0 or b < 0 for a, b in pairs):  # negative padding crops (a differentiable slice) first
+        x = getitem(x, tuple(slice(max(-a, 0), n - max(-b, 0)) for n, (a, b) in zip(x.shape, pairs)))
+        pairs = [(max(a, 0), max(b, 0)) for a, b in pairs]
+    return Pad(tuple(pairs), 0.0 if value is None else value)(x)
 
 
 def repeat(x: Tensor, *sizes: Any) -> Tensor:
