@@ -17,6 +17,11 @@ from minidl.nn.containers import Identity, ModuleDict, ModuleList, Sequential
 from minidl.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from minidl.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from minidl.nn.pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from minidl.nn.padding import (
+    CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d, ReflectionPad1d,
+    ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, ZeroPad1d, ZeroPad2d,
+    ZeroPad3d,
+)
 from minidl.nn.dropout import Dropout, Dropout1d, Dropout2d
 from minidl.nn.embedding import Embedding
 from minidl.nn.flatten import Flatten, Unflatten

@@ -33,4 +33,5 @@ from minidl.ops.loss import (
 )
 from minidl.ops.norm import batch_norm, group_norm, layer_norm
 from minidl.ops.pool import adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
+from minidl.ops.shape import pad
 from minidl.ops.softmax import log_softmax, softmax
