@@ -194,9 +194,32 @@ class Function:
                 if out is not None and out._version != 0:
                     raise RuntimeError(_modified_in_place(self, f"output {i}", out, 0))
 
+    def save_for_backward(self, *values: Any) -> None:
+        """Keep what ``backward`` needs beyond the inputs (PyTorch's ``ctx.save_for_backward``).
+
+        ``values`` are arrays or Tensors computed in ``forward`` (a kernel's activations, a softmax's
+        log-sum-exp, a norm's 1/std). Declaring them here, in one place, lets ``release`` free them
+        after backward and lets tools list what a graph holds (``saved_nbytes``).
+        """
+        self._saved = values
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        """What ``save_for_backward`` kept, in the order given."""
+        saved = getattr(self, "_saved", None)
+        if saved is None:
+            raise RuntimeError(f"{self.name}: nothing saved for backward, or it was freed by an earlier backward "
+                               f"(pass retain_graph=True to backpropagate twice)")
+        return saved
+
+    def saved_nbytes(self) -> int:
+        """Bytes held for backward by this Function's saved values (inputs not counted)."""
+        return sum(getattr(getattr(v, "array", v), "nbytes", 0) for v in getattr(self, "_saved", None) or ())
+
     def release(self) -> None:
         """Drop what was saved for backward; a second backward through here then raises."""
         self.inputs = None
+        self._saved = None
 
     @property
     def name(self) -> str:

@@ -281,3 +281,19 @@ def test_an_unheld_output_is_freed_before_its_creators_backward():
     del y
     loss.backward()
     np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp(x.detach().numpy()), rtol=1e-6)
+
+
+def test_saved_values_are_declared_listed_and_freed_after_backward():
+    logits = minidl.tensor(np.arange(12, dtype=np.float32).reshape(3, 4) / 10, requires_grad=True)
+    loss = minidl.nn.functional.cross_entropy(logits, minidl.tensor([0, 1, 3]))
+    fn = loss.creator
+    while not fn.name.startswith("SoftmaxCrossEntropy"):
+        fn = fn.inputs[0].creator
+    (lse,) = fn.saved_tensors
+    x = np.arange(12).reshape(3, 4) / 10
+    np.testing.assert_allclose(np.ravel(lse), np.log(np.exp(x).sum(1)), rtol=1e-6)
+    assert fn.saved_nbytes() == np.asarray(lse).nbytes
+    loss.backward()
+    assert fn.saved_nbytes() == 0
+    with pytest.raises(RuntimeError, match="nothing saved for backward"):
+        fn.saved_tensors

@@ -50,11 +50,13 @@ class SoftmaxCrossEntropy(Function):
         self.target, self.ignore_index = target, ignore_index
 
     def forward(self, x):
-        loss, self.lse = self.backend.softmax_cross_entropy(x, self.target, self.ignore_index)
+        loss, lse = self.backend.softmax_cross_entropy(x, self.target, self.ignore_index)
+        self.save_for_backward(lse)  # log-sum-exp of each row: softmax(x) = exp(x - lse) in backward
         return loss
 
     def backward(self, gloss):
-        return SoftmaxCrossEntropyBackward(self.target, self.ignore_index, self.lse)(self.inputs[0], gloss)
+        (lse,) = self.saved_tensors
+        return SoftmaxCrossEntropyBackward(self.target, self.ignore_index, lse)(self.inputs[0], gloss)
 
 
 class SoftmaxCrossEntropyBackward(Function):
