@@ -296,4 +296,4 @@ def test_saved_values_are_declared_listed_and_freed_after_backward():
     loss.backward()
     assert fn.saved_nbytes() == 0
     with pytest.raises(RuntimeError, match="nothing saved for backward"):
-        fn.saved_tensors
+        _ = fn.saved_tensors
