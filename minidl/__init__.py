@@ -62,3 +62,4 @@ from minidl import nn, optim  # noqa: E402, I001  (last: the layers use everythi
 from minidl.io import load, save  # noqa: E402
 from minidl import serialization  # noqa: E402, I001  (after io: it uses CheckpointError)
 from minidl import train  # noqa: E402  (uses io, nn and optim)
+from minidl import utils  # noqa: E402  (torch.utils.data: minidl.utils.data)

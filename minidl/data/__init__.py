@@ -18,7 +18,8 @@ and ``python -m minidl data fetch mnist``.
 
 from minidl.data import transforms
 from minidl.data.cache import ChecksumError, DataFormatError, DataUnavailableError, data_root
-from minidl.data.collate import default_collate, stack_samples, to_tensors
+from minidl.data.collate import default_collate, default_convert, stack_samples, to_tensors
+from minidl.data.combine import ChainDataset, ConcatDataset, IterableDataset
 from minidl.data.dataset import Dataset, Subset, TensorDataset, random_split
 from minidl.data.datasets import (
     CIFAR10,
@@ -33,13 +34,22 @@ from minidl.data.datasets import (
     load_shakespeare,
 )
 from minidl.data.loader import DataLoader
-from minidl.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler
+from minidl.data.sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 from minidl.data.text import CharDataset, CharVocab
+from minidl.data.worker import WorkerInfo, get_worker_info
 
 __all__ = [
-    "CIFAR10", "MNIST", "MNIST1D", "BatchSampler", "CharDataset", "CharVocab", "ChecksumError", "DataFormatError",
-    "DataLoader", "DataUnavailableError", "Dataset", "FashionMNIST", "RandomSampler", "Sampler", "SequentialSampler",
-    "Subset", "SubsetRandomSampler", "TensorDataset", "data_root", "default_collate", "load_cifar10", "load_digits",
-    "load_fashion_mnist", "load_mnist", "load_mnist1d", "load_shakespeare", "random_split", "stack_samples",
-    "to_tensors", "transforms",
+    "CIFAR10", "MNIST", "MNIST1D", "BatchSampler", "ChainDataset", "CharDataset", "CharVocab", "ChecksumError",
+    "ConcatDataset", "DataFormatError", "DataLoader", "DataUnavailableError", "Dataset", "FashionMNIST",
+    "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler",
+    "TensorDataset", "WeightedRandomSampler", "WorkerInfo", "data_root", "default_collate", "default_convert",
+    "get_worker_info", "load_cifar10", "load_digits", "load_fashion_mnist", "load_mnist", "load_mnist1d",
+    "load_shakespeare", "random_split", "stack_samples", "to_tensors", "transforms",
 ]

@@ -17,6 +17,7 @@ Collation happens in two steps, so that array-backed datasets can skip the first
    ========================  ==================================================
 
 :func:`default_collate` is the two steps together, like ``torch.utils.data.default_collate``.
+:func:`default_convert` converts one sample without stacking (a ``DataLoader`` with ``batch_size=None``).
 
 >>> batch = default_collate([(np.zeros(2), 1), (np.ones(2), 0)])
 >>> batch[0].shape, batch[0].dtype, batch[1].tolist(), batch[1].dtype
@@ -34,7 +35,7 @@ import numpy as np
 from minidl.creation import as_tensor
 from minidl.tensor import Tensor
 
-__all__ = ["default_collate", "stack_samples", "to_tensors"]
+__all__ = ["default_collate", "default_convert", "stack_samples", "to_tensors"]
 
 
 def _is_namedtuple(x: Any) -> bool:
@@ -91,3 +92,27 @@ def to_tensors(batch: Any) -> Any:
 def default_collate(samples: Sequence[Any]) -> Any:
     """Stack ``samples`` and convert the result to Tensors (see the module docstring)."""
     return to_tensors(stack_samples(samples))
+
+
+def default_convert(data: Any) -> Any:
+    """Convert one sample: NumPy arrays and scalars become Tensors (dtypes as above), nothing is stacked.
+
+    Python numbers, strings and Tensors are kept; tuples, lists and dicts are converted field by field.
+
+    >>> default_convert({"x": np.zeros(2), "n": 3})
+    {'x': tensor([0., 0.]), 'n': 3}
+    """
+    if isinstance(data, np.ndarray | np.generic):
+        if data.dtype.kind in "OSUV":  # strings and objects stay as they are
+            return data
+        array = np.asarray(data)  # a NumPy scalar becomes a 0-d tensor
+        return as_tensor(array.astype(_tensor_dtype(array.dtype), copy=False))
+    if isinstance(data, Mapping):
+        return {key: default_convert(value) for key, value in data.items()}
+    if _is_namedtuple(data):
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, tuple):
+        return tuple(default_convert(d) for d in data)
+    if isinstance(data, list):
+        return [default_convert(d) for d in data]
+    return data

@@ -46,6 +46,12 @@ class Dataset:
         """The samples at ``indices``, stacked into arrays (override this with something vectorised)."""
         return stack_samples([self[int(i)] for i in indices])
 
+    def __add__(self, other: Any) -> Any:
+        """``a + b``: a ``ConcatDataset`` of the two."""
+        from minidl.data.combine import ConcatDataset  # combine builds on this module
+
+        return ConcatDataset([self, other])
+
 
 def _as_array(x: Any) -> np.ndarray:
     return x.detach().numpy() if isinstance(x, Tensor) else np.asarray(x)

@@ -1,0 +1,6 @@
+"""``torch.utils.data.dataset``'s names, from :mod:`minidl.data`."""
+
+from minidl.data.combine import ChainDataset, ConcatDataset, IterableDataset
+from minidl.data.dataset import Dataset, Subset, TensorDataset, random_split
+
+__all__ = ["ChainDataset", "ConcatDataset", "Dataset", "IterableDataset", "Subset", "TensorDataset", "random_split"]
