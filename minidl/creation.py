@@ -20,8 +20,12 @@ from minidl.random import Generator, get_generator
 from minidl.tensor import Tensor
 
 
-def _where(backend: str | Backend | None, device: Any) -> Backend:
-    """The backend that ``backend=`` or ``device=`` names (one of them, or the scoped default)."""
+def factory_backend(backend: str | Backend | None, device: Any) -> Backend:
+    """The backend that ``backend=`` or ``device=`` names (one of them, or the scoped default).
+
+    Every function here and every layer's constructor takes both: PyTorch's ``device`` and minidl's
+    ``backend``.
+    """
     if device is None:
         return get_backend(backend)
     chosen = backend_for(device)
@@ -37,7 +41,7 @@ def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
 
 
 def _make(array: np.ndarray | Any, requires_grad: bool, backend: str | Backend | None, device: Any = None) -> Tensor:
-    be = _where(backend, device)
+    be = factory_backend(backend, device)
     t = Tensor._wrap(be.asarray(array), be, False)
     if requires_grad:
         t.requires_grad = True
@@ -73,17 +77,17 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 def zeros(*shape: Any, dtype: Any = float32, requires_grad: bool = False,
           backend: str | Backend | None = None, device: Any = None) -> Tensor:
-    return _make(_where(backend, device).xp.zeros(_shape(shape), dtype=dtype), requires_grad, backend, device)
+    return _make(factory_backend(backend, device).xp.zeros(_shape(shape), dtype=dtype), requires_grad, backend, device)
 
 
 def ones(*shape: Any, dtype: Any = float32, requires_grad: bool = False,
          backend: str | Backend | None = None, device: Any = None) -> Tensor:
-    return _make(_where(backend, device).xp.ones(_shape(shape), dtype=dtype), requires_grad, backend, device)
+    return _make(factory_backend(backend, device).xp.ones(_shape(shape), dtype=dtype), requires_grad, backend, device)
 
 
 def empty(*shape: Any, dtype: Any = float32, requires_grad: bool = False,
           backend: str | Backend | None = None, device: Any = None) -> Tensor:
-    return _make(_where(backend, device).xp.empty(_shape(shape), dtype=dtype), requires_grad, backend, device)
+    return _make(factory_backend(backend, device).xp.empty(_shape(shape), dtype=dtype), requires_grad, backend, device)
 
 
 def full(shape: Sequence[int] | int, fill_value: float, dtype: Any = None, requires_grad: bool = False,
@@ -91,7 +95,7 @@ def full(shape: Sequence[int] | int, fill_value: float, dtype: Any = None, requi
     if dtype is None:
         dtype = np.int64 if isinstance(fill_value, int) and not isinstance(fill_value, bool) else float32
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return _make(_where(backend, device).xp.full(shape, fill_value, dtype=dtype), requires_grad, backend, device)
+    return _make(factory_backend(backend, device).xp.full(shape, fill_value, dtype=dtype), requires_grad, backend, device)
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None, requires_grad: bool = False,

@@ -19,8 +19,15 @@ and ``python -m minidl data fetch mnist``.
 from minidl.data import transforms
 from minidl.data.cache import ChecksumError, DataFormatError, DataUnavailableError, data_root
 from minidl.data.collate import default_collate, default_convert, stack_samples, to_tensors
-from minidl.data.combine import ChainDataset, ConcatDataset, IterableDataset
-from minidl.data.dataset import Dataset, Subset, TensorDataset, random_split
+from minidl.data.dataset import (
+    ChainDataset,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
 from minidl.data.datasets import (
     CIFAR10,
     MNIST,

@@ -19,8 +19,10 @@ is what makes a ``DataLoader`` over 60000 MNIST images fast.
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -48,8 +50,6 @@ class Dataset:
 
     def __add__(self, other: Any) -> Any:
         """``a + b``: a ``ConcatDataset`` of the two."""
-        from minidl.data.combine import ConcatDataset  # combine builds on this module
-
         return ConcatDataset([self, other])
 
 
@@ -142,3 +142,58 @@ def random_split(dataset: Any, lengths: Sequence[int | float],
     order = minidl.random.get_generator(generator).permutation(len(dataset))
     bounds = np.cumsum([0, *sizes])
     return [Subset(dataset, order[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+# --------------------------------------------------------------------------- combining data sets
+# IterableDataset: a stream of samples (__iter__) instead of indexed ones; in a DataLoader with workers each
+# worker iterates its own copy (use get_worker_info() in __iter__ to split the work). ConcatDataset: map-style
+# data sets one after another (a + b makes one). ChainDataset: iterable data sets one after another.
+__all__ = ["ChainDataset", "ConcatDataset", "IterableDataset"]
+
+
+class IterableDataset:
+    """Base class of datasets that are streams: subclasses define ``__iter__`` (and may define ``__len__``)."""
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __add__(self, other: IterableDataset) -> ChainDataset:
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """The samples of each iterable dataset in turn."""
+
+    def __init__(self, datasets: Iterable[IterableDataset]) -> None:
+        self.datasets = list(datasets)
+
+    def __iter__(self) -> Iterator[Any]:
+        return chain.from_iterable(self.datasets)
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets)  # type: ignore[arg-type]
+
+
+class ConcatDataset(Dataset):
+    """Map-style datasets one after another: index ``i`` of the whole is found with ``cumulative_sizes``."""
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise ValueError("ConcatDataset does not support IterableDataset (use ChainDataset)")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index: int) -> Any:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} is out of range for a dataset of {n} samples")
+        index %= n
+        part = bisect.bisect_right(self.cumulative_sizes, index)
+        start = self.cumulative_sizes[part - 1] if part else 0
+        return self.datasets[part][index - start]

@@ -52,7 +52,7 @@ from typing import Any
 
 from minidl.backends import default_backend
 from minidl.data.collate import default_collate, default_convert
-from minidl.data.combine import IterableDataset
+from minidl.data.dataset import IterableDataset
 from minidl.data.fetch import BatchSpec, IterableFetcher, fetch_map
 from minidl.data.pool import MultiProcessIterator, WorkerPool, default_context
 from minidl.data.sampler import BatchSampler, RandomSampler, SequentialSampler

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from minidl.creation import empty
+from minidl.creation import empty, factory_backend
 from minidl.errors import shape_error
 from minidl.nn import init
 from minidl.nn.linear import Linear, linear
@@ -55,7 +55,9 @@ class MultiheadAttention(Module):
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
                  vdim: int | None = None, batch_first: bool = False, dtype: Any = None, backend: Any = None,
+                 device: Any = None,
                  generator: Generator | None = None) -> None:
+        backend = factory_backend(backend, device)  # PyTorch's device= or minidl's backend=
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be a positive multiple of "

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from minidl.creation import empty
+from minidl.creation import empty, factory_backend
 from minidl.nn import init
 from minidl.nn.module import Module
 from minidl.nn.parameter import Parameter
@@ -92,7 +92,9 @@ class Conv1d(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int], stride: int | tuple[int] = 1,
                  padding: int | tuple[int] | str = 0, dilation: int | tuple[int] = 1, groups: int = 1,
                  bias: bool = True, padding_mode: str = "zeros", dtype: Any = None, backend: Any = None,
+                 device: Any = None,
                  generator: Generator | None = None) -> None:
+        backend = factory_backend(backend, device)  # PyTorch's device= or minidl's backend=
         padding = padding if isinstance(padding, str) else _tuple(padding, 1)
         super().__init__(in_channels, out_channels, _tuple(kernel_size, 1), _tuple(stride, 1), padding,
                          _tuple(dilation, 1), False, (0,), groups, bias, padding_mode, dtype, backend, generator)
@@ -108,7 +110,9 @@ class Conv2d(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] | str = 0,
                  dilation: int | tuple[int, int] = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 dtype: Any = None, backend: Any = None, generator: Generator | None = None) -> None:
+                 dtype: Any = None, backend: Any = None,
+                 device: Any = None, generator: Generator | None = None) -> None:
+        backend = factory_backend(backend, device)  # PyTorch's device= or minidl's backend=
         padding = padding if isinstance(padding, str) else _tuple(padding, 2)
         super().__init__(in_channels, out_channels, _tuple(kernel_size, 2), _tuple(stride, 2), padding,
                          _tuple(dilation, 2), False, (0, 0), groups, bias, padding_mode, dtype, backend, generator)
@@ -125,7 +129,8 @@ class ConvTranspose2d(_ConvNd):
                  stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
                  output_padding: int | tuple[int, int] = 0, groups: int = 1, bias: bool = True,
                  dilation: int | tuple[int, int] = 1, padding_mode: str = "zeros", dtype: Any = None,
-                 backend: Any = None, generator: Generator | None = None) -> None:
+                 backend: Any = None, device: Any = None, generator: Generator | None = None) -> None:
+        backend = factory_backend(backend, device)  # PyTorch's device= or minidl's backend=
         super().__init__(in_channels, out_channels, _tuple(kernel_size, 2), _tuple(stride, 2), _tuple(padding, 2),
                          _tuple(dilation, 2), True, _tuple(output_padding, 2), groups, bias, padding_mode, dtype,
                          backend, generator)

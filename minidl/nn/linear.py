@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from minidl.creation import empty
+from minidl.creation import empty, factory_backend
 from minidl.nn import init
 from minidl.nn.module import Module
 from minidl.nn.parameter import Parameter
@@ -28,8 +28,9 @@ class Linear(Module):
     (that is ``kaiming_uniform_(W, a=sqrt(5))``). Pass ``generator=`` for reproducible weights.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None, backend=None,
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None, backend=None, device=None,
                  generator: Generator | None = None) -> None:
+        backend = factory_backend(backend, device)  # PyTorch's device= or minidl's backend=
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(empty(out_features, in_features, dtype=dtype or "float32", backend=backend))

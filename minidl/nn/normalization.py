@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from minidl.creation import ones, tensor, zeros
+from minidl.creation import factory_backend, ones, tensor, zeros
 from minidl.errors import shape_error
 from minidl.nn import init
 from minidl.nn.module import Module
@@ -40,7 +40,8 @@ class _BatchNorm(Module):
     _dims: tuple[int, ...]  # the input dimensions this layer accepts
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype: Any = None, backend: Any = None) -> None:
+                 track_running_stats: bool = True, dtype: Any = None, backend: Any = None, device: Any = None) -> None:
+        backend = factory_backend(backend, device)  # PyTorch's device= or minidl's backend=
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -110,7 +111,8 @@ class LayerNorm(Module):
     """Normalise over the trailing ``normalized_shape`` axes; weight (ones) and bias (zeros) of that shape."""
 
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, elementwise_affine: bool = True,
-                 bias: bool = True, dtype: Any = None, backend: Any = None) -> None:
+                 bias: bool = True, dtype: Any = None, backend: Any = None, device: Any = None) -> None:
+        backend = factory_backend(backend, device)  # PyTorch's device= or minidl's backend=
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
@@ -136,7 +138,8 @@ class GroupNorm(Module):
     """Normalise each group of num_channels / num_groups channels per sample; per-channel weight and bias."""
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
-                 dtype: Any = None, backend: Any = None) -> None:
+                 dtype: Any = None, backend: Any = None, device: Any = None) -> None:
+        backend = factory_backend(backend, device)  # PyTorch's device= or minidl's backend=
         super().__init__()
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels={num_channels} must be divisible by num_groups={num_groups}")

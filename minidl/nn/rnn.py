@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from minidl.creation import empty, zeros
+from minidl.creation import empty, factory_backend, zeros
 from minidl.errors import shape_error
 from minidl.nn import init
 from minidl.nn.linear import linear
@@ -77,7 +77,9 @@ class _CellBase(Module):
     mode = "RNN_TANH"
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = None, backend: Any = None,
+                 device: Any = None,
                  generator: Generator | None = None, mode: str | None = None) -> None:
+        backend = factory_backend(backend, device)  # PyTorch's device= or minidl's backend=
         super().__init__()
         self.mode = mode or self.mode
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
@@ -129,10 +131,12 @@ class RNNCell(_CellBase):
     """One Elman RNN step: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (``nonlinearity="relu"`` for relu)."""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
-                 dtype: Any = None, backend: Any = None, generator: Generator | None = None) -> None:
+                 dtype: Any = None, backend: Any = None,
+                 device: Any = None, generator: Generator | None = None) -> None:
+        backend = factory_backend(backend, device)  # PyTorch's device= or minidl's backend=
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, bias, dtype, backend, generator,
+        super().__init__(input_size, hidden_size, bias, dtype, backend, generator=generator,
                          mode="RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU")
         self.nonlinearity = nonlinearity
 
@@ -177,7 +181,8 @@ class RNNBase(Module):
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, dtype: Any = None,
-                 backend: Any = None, generator: Generator | None = None) -> None:
+                 backend: Any = None, device: Any = None, generator: Generator | None = None) -> None:
+        backend = factory_backend(backend, device)  # PyTorch's device= or minidl's backend=
         super().__init__()
         if num_layers < 1 or hidden_size < 1:
             raise ValueError(f"{type(self).__name__}: num_layers and hidden_size must be positive, "
@@ -314,11 +319,13 @@ class RNN(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype: Any = None, backend: Any = None, generator: Generator | None = None) -> None:
+                 dtype: Any = None, backend: Any = None,
+                 device: Any = None, generator: Generator | None = None) -> None:
+        backend = factory_backend(backend, device)  # PyTorch's device= or minidl's backend=
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size, hidden_size, num_layers,
-                         bias, batch_first, dropout, bidirectional, dtype, backend, generator)
+                         bias, batch_first, dropout, bidirectional, dtype, backend, generator=generator)
         self.nonlinearity = nonlinearity
 
 
@@ -327,9 +334,10 @@ class LSTM(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, dtype: Any = None,
-                 backend: Any = None, generator: Generator | None = None) -> None:
+                 backend: Any = None, device: Any = None, generator: Generator | None = None) -> None:
+        backend = factory_backend(backend, device)  # PyTorch's device= or minidl's backend=
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         dtype, backend, generator)
+                         dtype, backend, generator=generator)
 
 
 class GRU(RNNBase):
@@ -337,6 +345,7 @@ class GRU(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, dtype: Any = None,
-                 backend: Any = None, generator: Generator | None = None) -> None:
+                 backend: Any = None, device: Any = None, generator: Generator | None = None) -> None:
+        backend = factory_backend(backend, device)  # PyTorch's device= or minidl's backend=
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         dtype, backend, generator)
+                         dtype, backend, generator=generator)

@@ -1,6 +1,13 @@
 """``torch.utils.data.dataset``'s names, from :mod:`minidl.data`."""
 
-from minidl.data.combine import ChainDataset, ConcatDataset, IterableDataset
-from minidl.data.dataset import Dataset, Subset, TensorDataset, random_split
+from minidl.data.dataset import (
+    ChainDataset,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
 
 __all__ = ["ChainDataset", "ConcatDataset", "Dataset", "IterableDataset", "Subset", "TensorDataset", "random_split"]
