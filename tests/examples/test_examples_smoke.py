@@ -85,26 +85,32 @@ def test_mnist1d_rejects_unknown_models():
 
 
 def test_lenet_learns_fashion_mnist_at_32x32(fashion_mnist, capsys):
-    metrics = lenet.main(["--limit", "3000", "--test-limit", "500", "--epochs", "1"])
-    assert "3 channels" in capsys.readouterr().out
+    """The tutorial's program on Fashion-MNIST made 3x32x32 by transforms, through DataLoader(num_workers=2)."""
+    metrics = lenet.main(["--limit", "3000", "--test-limit", "500", "--epochs", "1", "--print-every", "150"])
+    out = capsys.readouterr().out
+    assert "Fashion-MNIST (3x32x32): 3000 training and 500 test images" in out
+    assert "Finished Training" in out and "Accuracy for class: Trouser" in out
     assert metrics["last_loss"] < metrics["first_loss"]
     assert metrics["test_accuracy"] > 0.4  # 10% is chance (the real data: ~65% after 750 steps of batch 4)
 
 
-def test_lenet_cifar_root_feeds_the_seed_network(monkeypatch, tmp_path, capsys):
-    """--cifar-root reads CIFAR-10 (here: a stand-in of random 3x32x32 images) into the unchanged network."""
-    calls = []
+def test_lenet_cifar_root_runs_the_tutorials_data_lines(monkeypatch, tmp_path, capsys):
+    """--cifar-root reads CIFAR-10's binary files (here: 8 random records each) into the unchanged network."""
+    from minidl.data.datasets import cifar
 
-    def fake_cifar(split, root):
-        calls.append((split, root))
-        rng = np.random.default_rng(0)
-        return rng.integers(0, 256, (40, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, 40)
-
-    monkeypatch.setattr(lenet, "load_cifar10", fake_cifar)
-    metrics = lenet.main(["--cifar-root", str(tmp_path), "--epochs", "1", "--batch-size", "8"])
-    assert calls == [("train", str(tmp_path)), ("test", str(tmp_path))]
-    assert "CIFAR-10: 40 training" in capsys.readouterr().out
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    monkeypatch.setattr(cifar, "RECORDS_PER_FILE", 8)
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        labels = rng.integers(0, 10, 8)
+        images = rng.integers(0, 256, (8, 3072), dtype=np.uint8)
+        (folder / name).write_bytes(b"".join(bytes([y]) + x.tobytes() for y, x in zip(labels, images)))
+    metrics = lenet.main(["--cifar-root", str(tmp_path), "--epochs", "1", "--print-every", "5"])
+    out = capsys.readouterr().out
+    assert "CIFAR-10: 40 training and 8 test images" in out
+    assert "Accuracy of the network on the 8 test images" in out and "Accuracy for class: plane" in out
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["first_loss"] > 0
 
 
 def test_char_lstm_loss_falls_and_it_samples(shakespeare, capsys):
