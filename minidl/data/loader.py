@@ -81,7 +81,8 @@ class DataLoader:
         generator: the ``minidl.Generator`` for shuffling and the workers' base seed (the default one when None).
         prefetch_factor: batches in flight per worker (2 when None; only with ``num_workers > 0``).
         persistent_workers: keep the worker processes from one epoch to the next.
-        pin_memory_device, in_order: accepted for PyTorch programs (batches always come in order).
+        pin_memory_device: accepted for PyTorch programs (no effect on the CPU).
+        in_order: accepted for PyTorch programs (batches always come in order).
         prefetch: ``num_workers=0`` only: prepare batches in a background thread; ``True`` keeps 2 ready.
     """
 
