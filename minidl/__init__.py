@@ -63,3 +63,4 @@ from minidl.io import load, save  # noqa: E402
 from minidl import serialization  # noqa: E402, I001  (after io: it uses CheckpointError)
 from minidl import train  # noqa: E402  (uses io, nn and optim)
 from minidl import utils  # noqa: E402  (torch.utils.data: minidl.utils.data)
+from minidl import onnx  # noqa: E402  (torch.onnx; the onnx package itself is imported by export only)
