@@ -19,8 +19,9 @@ Backward (g = dL/dout, pd = dropout(p), m = the dropout multiplier, 0 or 1/(1-p_
 Forward and backward are the kernels ``attention_forward``/``attention_backward`` of the backend
 contract. The NumPy reference forms the whole score matrix: it keeps p for backward, which costs
 O(B * H * L * S) memory (a GPU backend may keep only the row log-sum-exps and recompute p). Rows whose
-keys are all masked give 0 instead of NaN. When the backward pass is itself recorded
-(``create_graph=True``), the same formulas run as minidl ops so that the gradient can be differentiated.
+keys are all masked give 0 instead of NaN. The backward is another node,
+``ScaledDotProductAttentionBackward`` (the kernel); its own gradient (double backward) differentiates
+the composite definition, ``attention_weights`` and a matmul in minidl ops, twice (``minidl/ops/fused.py``).
 
 >>> import minidl
 >>> q = k = v = minidl.ones(1, 3, 4)
@@ -35,8 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from minidl.autograd import Function, is_grad_enabled
+from minidl.autograd import Function
 from minidl.errors import shape_error
+from minidl.ops.elementwise import mask
+from minidl.ops.fused import FusedBackward
 from minidl.ops.matmul import matmul
 from minidl.ops.shape import swapaxes
 from minidl.ops.softmax import softmax
@@ -56,30 +59,38 @@ def _masked_score(dtype: Any) -> float:
 class ScaledDotProductAttention(Function):
     """out = dropout(softmax(scale q k^T + mask)) v; ``mask`` and the dropout multiplier ``keep`` are constants."""
 
-    uses_outputs = True  # backward reads self.output()
+    uses_outputs = True  # the backward kernel reads the output
 
     def __init__(self, mask: Any, scale: float, is_causal: bool, keep: Any) -> None:
         self.mask, self.scale, self.is_causal, self.keep = mask, scale, is_causal, keep
 
     def forward(self, q, k, v):
-        out, self.state = self.backend.attention_forward(q, k, v, self.mask, self.scale, self.is_causal, self.keep)
+        out, state = self.backend.attention_forward(q, k, v, self.mask, self.scale, self.is_causal, self.keep)
+        self.save_for_backward(state)  # the kernel's choice: p, or the row log-sum-exps on a GPU
         return out
 
     def backward(self, gout):
-        q, k, v = self.inputs
-        if is_grad_enabled():  # create_graph=True: the backward formulas as minidl ops
-            p = attention_weights(q, k, self.mask, self.is_causal, self.scale)
-            keep = None if self.keep is None else Tensor._wrap(self.keep, self.backend, False)
-            gv = matmul(swapaxes(p if keep is None else p * keep, -1, -2), gout)
-            gp = matmul(gout, swapaxes(v, -1, -2))
-            if keep is not None:
-                gp = gp * keep
-            gs = p * (gp - (gp * p).sum(-1, keepdims=True)) * self.scale
-            return matmul(gs, k), matmul(swapaxes(gs, -1, -2), q), gv
-        gq, gk, gv = self.backend.attention_backward(gout.array, q.array, k.array, v.array, self.output().array,
-                                                     self.state, self.mask, self.scale, self.is_causal, self.keep)
-        wrap = Tensor._wrap
-        return wrap(gq, self.backend, False), wrap(gk, self.backend, False), wrap(gv, self.backend, False)
+        (state,) = self.saved_tensors
+        return ScaledDotProductAttentionBackward(self, self.output().array, state)(gout, *self.inputs)
+
+
+class ScaledDotProductAttentionBackward(FusedBackward):
+    """(dL/dq, dL/dk, dL/dv) from gout, q, k, v by the ``attention_backward`` kernel (module docstring);
+    its own gradient is the second derivative of ``composite``, attention written with minidl ops."""
+
+    wrt = (0, 1, 2)
+
+    def __init__(self, op: ScaledDotProductAttention, out: Any, state: Any) -> None:
+        self.mask, self.scale, self.is_causal, self.keep = op.mask, op.scale, op.is_causal, op.keep
+        self.out, self.state = out, state  # the forward's output and kernel state, read by the kernel
+
+    def forward(self, gout, q, k, v):
+        return self.backend.attention_backward(gout, q, k, v, self.out, self.state, self.mask, self.scale,
+                                               self.is_causal, self.keep)
+
+    def composite(self, q, k, v):
+        p = attention_weights(q, k, self.mask, self.is_causal, self.scale)
+        return matmul(p if self.keep is None else mask(p, self.keep), v)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -14,9 +14,9 @@ With g = dL/dy * w and M the number of elements one statistic covers (means over
     dL/dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
     dL/dw = sum dL/dy * xhat,   dL/db = sum dL/dy     (over every axis but the feature axes)
 
-The first-order backward runs as one fused kernel (``batch_norm_backward`` / ``layer_norm_backward``).
-When the backward is itself recorded (``create_graph=True``), the same formula is evaluated with
-minidl ops instead, so that gradients of gradients are exact.
+The backward is another node, ``NormBackward``: it runs the fused kernel (``batch_norm_backward`` /
+``layer_norm_backward``), and its own gradient (double backward) differentiates the composite
+definition ``_normalize`` twice (``minidl/ops/fused.py``).
 
 float16 inputs are normalised in float32 and only y (and the gradients) are rounded to float16, as
 in PyTorch: float16 ends at 65504, so (x - mean)^2 overflows once |x - mean| > 256, the variance
@@ -40,28 +40,24 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from minidl.autograd import Function, is_grad_enabled, no_grad
+from minidl.autograd import Function, no_grad
 from minidl.backends.base import accumulation_dtype
 from minidl.errors import shape_error
+from minidl.ops.fused import FusedBackward
 from minidl.tensor import Tensor
 
 
-def _grads_composite(gy: Tensor, x: Tensor, w: Tensor | None, axes: tuple[int, ...], param_axes: tuple[int, ...],
-                     shape: tuple[int, ...], eps: float) -> tuple[Tensor, Tensor | None]:
-    """The backward formula written with minidl ops (differentiable again): (dL/dx, dL/dw or None).
-    A float16 x is computed in float32 (module docstring) and the gradients are rounded at the end."""
+def _normalize(x: Tensor, w: Tensor | None, axes: tuple[int, ...], shape: tuple[int, ...], eps: float) -> Tensor:
+    """The composite definition, xhat * w, written with minidl ops (the reference and the double-backward
+    path; the bias is left out: dL/db = sum dL/dy needs no kernel). A float16 x is normalised in float32
+    (module docstring) and the result rounded at the end."""
     acc = accumulation_dtype(x.dtype)
     if acc != x.dtype:
-        gx, gw = _grads_composite(gy.to(acc), x.to(acc), None if w is None else w.to(acc), axes,
-                                  param_axes, shape, eps)
-        return gx.to(x.dtype), None if gw is None else gw.to(w.dtype)
+        return _normalize(x.to(acc), None if w is None else w.to(acc), axes, shape, eps).to(x.dtype)
     mean = x.mean(axes, keepdims=True)
     xc = x - mean
-    rstd = ((xc * xc).mean(axes, keepdims=True) + eps) ** -0.5
-    xhat = xc * rstd
-    g = gy if w is None else gy * w.reshape(shape)
-    gx = rstd * (g - g.mean(axes, keepdims=True) - xhat * (g * xhat).mean(axes, keepdims=True))
-    return gx, None if w is None else (gy * xhat).sum(param_axes)
+    xhat = xc * ((xc * xc).mean(axes, keepdims=True) + eps) ** -0.5
+    return xhat if w is None else xhat * w.reshape(shape)
 
 
 class _Norm(Function):
@@ -83,18 +79,32 @@ class _Norm(Function):
     def backward(self, gy):
         x, *params = self.inputs
         w, b = self._split(tuple(params))
-        if is_grad_enabled():  # create_graph=True: stay differentiable
-            gx, gw = _grads_composite(gy, x, w, self.axes, self.param_axes, self.shape, self.eps)
-        else:
-            garrays = getattr(self.backend, self.kernel)(gy.array, x.array, None if w is None else w.array,
-                                                          self.mean, self.rstd)
-            gx, gw, _ = (None if a is None else Tensor._wrap(a, self.backend, False) for a in garrays)
+        mean, rstd = self.saved_tensors[:2]
+        fn = NormBackward(self, mean, rstd)
+        gx, gw = fn(gy, x, w) if w is not None else (fn(gy, x), None)
         gb = gy.sum(self.param_axes) if b is not None else None
         grads = (gx,) + ((gw,) if w is not None else ()) + ((gb,) if b is not None else ())
         return grads if len(grads) > 1 else gx
 
 
-class BatchNorm(_Norm):
+class NormBackward(FusedBackward):
+    """(dL/dx, dL/dw) of batch or layer norm from gy, x, [w] by the fused kernel (module docstring);
+    its own gradient is the second derivative of ``_normalize``."""
+
+    def __init__(self, op: _Norm, mean: Any, rstd: Any) -> None:
+        self.kernel, self.axes, self.shape, self.eps = op.kernel, op.axes, op.shape, op.eps
+        self.mean, self.rstd = mean, rstd  # the forward's statistics, read by the kernel
+        self.wrt = (0, 1) if op.has_weight else (0,)
+
+    def forward(self, gy, x, w=None):
+        gx, gw, _ = getattr(self.backend, self.kernel)(gy, x, w, self.mean, self.rstd)
+        return gx if w is None else (gx, gw)
+
+    def composite(self, x, w=None):
+        return _normalize(x, w, self.axes, self.shape, self.eps)
+
+
+class BatchNormFunction(_Norm):
     """Training-mode batch norm of x (N, C, *) with batch statistics per channel."""
 
     kernel = "batch_norm_backward"
@@ -103,12 +113,12 @@ class BatchNorm(_Norm):
         self.axes = self.param_axes = (0, *range(2, x.ndim))
         self.shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
         w, b = self._split(params)
-        y, self.mean, self.var = self.backend.batch_norm_forward(x, w, b, self.eps)
-        self.rstd = 1 / self.backend.xp.sqrt(self.var + self.eps)
+        y, mean, var = self.backend.batch_norm_forward(x, w, b, self.eps)
+        self.save_for_backward(mean, 1 / self.backend.xp.sqrt(var + self.eps), var)  # var: the running update
         return y
 
 
-class LayerNorm(_Norm):
+class LayerNormFunction(_Norm):
     """Layer norm of the rows of x (rows, d), with optional w, b (d,)."""
 
     kernel = "layer_norm_backward"
@@ -116,7 +126,8 @@ class LayerNorm(_Norm):
 
     def forward(self, x, *params):
         w, b = self._split(params)
-        y, self.mean, self.rstd = self.backend.layer_norm_forward(x, w, b, self.eps)
+        y, mean, rstd = self.backend.layer_norm_forward(x, w, b, self.eps)
+        self.save_for_backward(mean, rstd)
         return y
 
 
@@ -145,14 +156,15 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
         m = x.numel() // C
         if training and m <= 1:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, got input shape {x.shape}")
-        fn = BatchNorm(eps, weight is not None, bias is not None)
+        fn = BatchNormFunction(eps, weight is not None, bias is not None)
         y = fn(x, *(t for t in (weight, bias) if t is not None))
         if training and running_mean is not None and running_var is not None:
+            mean, _, var = fn.saved_tensors
             with no_grad():  # in place, like PyTorch: the buffers keep their identity and dtype
                 running_mean.array *= 1 - momentum
-                running_mean.array += momentum * fn.mean
+                running_mean.array += momentum * mean
                 running_var.array *= 1 - momentum
-                running_var.array += (momentum * m / (m - 1)) * fn.var
+                running_var.array += (momentum * m / (m - 1)) * var
         return y
     shape = (1, C) + (1,) * (x.ndim - 2)
     scale = (running_var + eps) ** -0.5
@@ -175,7 +187,7 @@ def layer_norm(x: Tensor, normalized_shape: int | tuple[int, ...], weight: Tenso
     _affine("layer_norm", bias, shape, "bias")
     d = math.prod(shape)
     params = [t.reshape(d) for t in (weight, bias) if t is not None]
-    y = LayerNorm(eps, weight is not None, bias is not None)(x.reshape(-1, d), *params)
+    y = LayerNormFunction(eps, weight is not None, bias is not None)(x.reshape(-1, d), *params)
     return y.reshape(x.shape)
 
 
@@ -188,7 +200,7 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: T
     C = x.shape[1]
     _affine("group_norm", weight, (C,), "weight")
     _affine("group_norm", bias, (C,), "bias")
-    y = LayerNorm(eps, False, False)(x.reshape(x.shape[0] * num_groups, -1)).reshape(x.shape)
+    y = LayerNormFunction(eps, False, False)(x.reshape(x.shape[0] * num_groups, -1)).reshape(x.shape)
     shape = (1, C) + (1,) * (x.ndim - 2)
     if weight is not None:
         y = y * weight.reshape(shape)
