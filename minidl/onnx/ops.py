@@ -263,6 +263,6 @@ OPS: dict[type, Any] = {
                                                    list(fn.axes), fn.keepdims),
     reduce.LogSumExp: lambda tr, fn, ins: tr.g.reduce("ReduceLogSumExp", ins[0], list(fn.axes), fn.keepdims),
     conv_ops.Conv2d: _conv, pool_ops.MaxPool2d: _maxpool, pool_ops.AvgPool2d: _avgpool,
-    norm.LayerNorm: _layer_norm, embedding.Embedding: _embedding,
+    norm.LayerNormFunction: _layer_norm, embedding.Embedding: _embedding,
     attention_ops.ScaledDotProductAttention: _sdpa,
 }
