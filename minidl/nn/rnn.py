@@ -13,7 +13,7 @@ One step, for input x (B, I) and state h (B, H):
 computes x W_ih^T for all time steps as one matmul before its loop over time; the loop does one
 small matmul h W_hh^T and one fused cell per step (an LSTM or GRU over full-length sequences runs the
 whole loop as the single op ``lstm_sequence`` or ``gru_sequence``, whose backward computes dL/dW_hh
-as one matmul; with ``lengths`` the steps are separate ops). The
+as one matmul; with ``lengths`` too, the padded steps masked). The
 autograd engine walks the unrolled graph iteratively, so backpropagation through thousands of
 steps works. For truncated backpropagation through time, carry the state across chunks of a long
 sequence with ``detach()``::
@@ -45,10 +45,10 @@ from minidl.nn.linear import linear
 from minidl.nn.module import Module
 from minidl.nn.parameter import Parameter
 from minidl.ops.dropout import dropout
-from minidl.ops.elementwise import mask, relu, tanh, where
+from minidl.ops.elementwise import relu, tanh
 from minidl.ops.matmul import matmul
-from minidl.ops.rnn import gru_cell, gru_sequence, lstm_cell, lstm_sequence
-from minidl.ops.shape import cat, split, stack
+from minidl.ops.rnn import gru_cell, gru_sequence, lstm_cell, lstm_sequence, recurrence
+from minidl.ops.shape import cat, stack
 from minidl.random import Generator
 from minidl.tensor import Tensor
 
@@ -219,31 +219,20 @@ class RNNBase(Module):
                 get(f"bias_ih_l{layer}{suffix}"), get(f"bias_hh_l{layer}{suffix}"))
 
     def _direction(self, x: Tensor, layer: int, reverse: bool, h: Tensor, c: Tensor | None,
-                   valid: list[Any] | None) -> tuple[Tensor, Tensor, Tensor | None]:
+                   valid: Any) -> tuple[Tensor, Tensor, Tensor | None]:
         """Run one direction of one layer over x (T, B, I): (output (T, B, H), h_T, c_T)."""
         w_ih, w_hh, b_ih, b_hh = self._weights(layer, "_reverse" if reverse else "")
-        T, B = x.shape[0], x.shape[1]
         xw = _input_projection(self.mode, x, w_ih, b_ih, b_hh)  # all time steps in one matmul
-        if self.mode in ("LSTM", "GRU") and valid is None:  # the common case: the whole layer as one fused op
-            seq = xw[::-1] if reverse else xw
-            if self.mode == "LSTM":
-                out, h, c = lstm_sequence(seq, h, c, w_hh)
-            else:
-                out, h = gru_sequence(seq, h, w_hh, b_hh)
-            return (out[::-1] if reverse else out), h, c
-        steps = [s.reshape(B, -1) for s in split(xw, 1, 0)]
-        w_hh_t = w_hh.mT  # transposed once, used by every step
-        outputs: list[Tensor] = [None] * T  # type: ignore[list-item]
-        for t in (range(T - 1, -1, -1) if reverse else range(T)):
-            h_new, c_new = _step(self.mode, steps[t], h, c, w_hh_t, b_hh)
-            if valid is not None and not valid[t].all():  # padded steps: keep the state, output zeros
-                h = where(valid[t], h_new, h)
-                c = None if c is None else where(valid[t], c_new, c)
-                outputs[t] = mask(h_new, valid[t].astype(h_new.dtype))
-            else:
-                h, c = h_new, c_new
-                outputs[t] = h_new
-        return stack(outputs, 0), h, c
+        if reverse:  # the reverse direction runs the reversed sequence (and mask) and reverses its output
+            xw, valid = xw[::-1], (None if valid is None else valid[::-1])
+        if self.mode == "LSTM":  # LSTM and GRU: the whole layer as one fused op, padded steps masked
+            out, h, c = lstm_sequence(xw, h, c, w_hh, valid)
+        elif self.mode == "GRU":
+            out, h = gru_sequence(xw, h, w_hh, b_hh, valid)
+        else:  # Elman RNN: the same recurrence, as minidl ops
+            w_hh_t, act = w_hh.mT, (tanh if self.mode == "RNN_TANH" else relu)  # W_hh transposed once
+            out, h = recurrence(lambda x_t, s: (act(x_t + matmul(s[0], w_hh_t)),), xw, (h,), valid)
+        return (out[::-1] if reverse else out), h, c
 
     def forward(self, input: Tensor, hx: Any = None, lengths: Any = None) -> tuple[Tensor, Any]:
         name, is_lstm = type(self).__name__, self.mode == "LSTM"
@@ -293,8 +282,8 @@ class RNNBase(Module):
             states.append(list(s.reshape(L, B, H)) if L > 1 else [s.reshape(B, H)])
         return states[0], (states[1] if is_lstm else [None] * L)
 
-    def _valid_steps(self, lengths: Any, T: int, B: int, x: Tensor) -> list[Any] | None:
-        """For each step t, a (B, 1) boolean array: is t inside each sequence? None when all are full."""
+    def _valid_steps(self, lengths: Any, T: int, B: int, x: Tensor) -> Any:
+        """A (T, B, 1) boolean array: is step t inside sequence b? None when all are full."""
         if lengths is None:
             return None
         lengths = np.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths).reshape(-1)
@@ -302,8 +291,7 @@ class RNNBase(Module):
             raise ValueError(f"{type(self).__name__}: lengths must hold {B} values in [1, {T}], got {lengths.tolist()}")
         if (lengths == T).all():
             return None
-        steps = np.arange(T)[:, None, None] < lengths[None, :, None]  # (T, B, 1)
-        return [x.backend.asarray(s) for s in steps]
+        return x.backend.asarray(np.arange(T)[:, None, None] < lengths[None, :, None])
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

@@ -42,6 +42,30 @@ def gru_sequence_reference(xa, h, w_hh, b_hh=None):
     return np.stack(outputs), h
 
 
+# a padded batch: sequence 0 has all 4 steps, sequence 1 only 2 (its steps 2 and 3 keep the state, output 0)
+MASK = np.array([[True, True], [True, True], [True, False], [True, False]])
+
+
+def masked_lstm_reference(xw, h, c, w_hh):
+    outputs = []
+    for t in range(xw.shape[0]):
+        h_new, c_new = lstm_reference(xw[t] + h @ w_hh.T, c)
+        m = MASK[t][:, None]
+        h, c = np.where(m, h_new, h), np.where(m, c_new, c)
+        outputs.append(h_new * m)
+    return np.stack(outputs), h, c
+
+
+def masked_gru_reference(xa, h, w_hh, b_hh):
+    outputs = []
+    for t in range(xa.shape[0]):
+        h_new = gru_reference(xa[t], h @ w_hh.T + b_hh, h)
+        m = MASK[t][:, None]
+        h = np.where(m, h_new, h)
+        outputs.append(h_new * m)
+    return np.stack(outputs), h
+
+
 CASES = [
     OpCase("lstm_cell", lstm_cell, lstm_reference, [randn(3, 8, scale=2), randn(3, 2)]),
     OpCase("lstm_cell_h_only", lambda z, c: lstm_cell(z, c)[0], lambda z, c: lstm_reference(z, c)[0],
@@ -59,6 +83,11 @@ CASES = [
            [randn(4, 2, 9), randn(2, 3), randn(9, 3, scale=0.7), randn(9)]),
     OpCase("gru_sequence_no_bias", gru_sequence, gru_sequence_reference,
            [randn(3, 2, 6), randn(2, 2), randn(6, 2, scale=0.7)]),
+    # variable lengths: the fused layers with a mask
+    OpCase("lstm_sequence_masked", lambda xw, h, c, w: lstm_sequence(xw, h, c, w, MASK), masked_lstm_reference,
+           [randn(4, 2, 12), randn(2, 3), randn(2, 3), randn(12, 3, scale=0.7)]),
+    OpCase("gru_sequence_masked", lambda xa, h, w, b: gru_sequence(xa, h, w, b, mask=MASK), masked_gru_reference,
+           [randn(4, 2, 9), randn(2, 3), randn(9, 3, scale=0.7), randn(9)]),
 ]
 
 test_forward, test_backward, test_double_backward = make_op_tests(CASES)
@@ -205,3 +234,9 @@ def test_gru_sequence_matches_the_unrolled_cells():
 def test_gru_sequence_rejects_mismatched_shapes():
     with pytest.raises(minidl.ShapeError, match=r"gru_sequence: got shapes \(5, 2, 9\) and \(2, 4\)"):
         gru_sequence(minidl.zeros(5, 2, 9), minidl.zeros(2, 4), minidl.zeros(12, 4))
+
+
+def test_sequence_mask_is_checked():
+    with pytest.raises(minidl.ShapeError, match="lstm_sequence"):
+        lstm_sequence(minidl.zeros(5, 2, 12), minidl.zeros(2, 3), minidl.zeros(2, 3), minidl.zeros(12, 3),
+                      np.ones((5, 3), bool))
