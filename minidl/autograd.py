@@ -15,6 +15,10 @@ How it works, in four sentences:
    shape is summed back to that shape (``sum_to``) before it is passed on.
 
 The walk is a loop over a heap, not a recursion: a chain of 100,000 ops backpropagates.
+
+Two tools look inside a step and cost nothing when unused: anomaly mode (``detect_anomaly()``: every
+op's outputs and every gradient checked for NaN/inf, each op's source line recorded) and gradient
+hooks (``Tensor.register_hook``, ``retain_grad``), run by the walk on tensors that have them.
 """
 
 from __future__ import annotations
@@ -22,15 +26,21 @@ from __future__ import annotations
 import contextvars
 import functools
 import heapq
+import itertools
+import linecache
+import os
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import numpy as np
 
 from minidl import fp_errors
 from minidl.backends import Backend
 from minidl.backends.base import accumulation_dtype
-from minidl.errors import BackendMismatchError, DTypeError, shape_error
-from minidl.tensor import Tensor
+from minidl.errors import AnomalyError, BackendMismatchError, DTypeError, shape_error, user_frame
+from minidl.tensor import Tensor, TensorHooks
 
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("minidl_grad_enabled", default=True)
 
@@ -87,6 +97,143 @@ def enable_grad() -> set_grad_enabled:
     return set_grad_enabled(True)
 
 
+# --------------------------------------------------------------------------- anomaly mode
+# 0 when off (every op reads this once); otherwise a set of bits:
+_ANOMALY_ON = 1  # record where each op was created
+_ANOMALY_CHECK_NAN = 2  # check every output and gradient for NaN/inf
+_ANOMALY_IN_BACKWARD = 4  # set by the backward walk: ops inside a backward are checked as one, by the walk
+_anomaly: contextvars.ContextVar[int] = contextvars.ContextVar("minidl_anomaly", default=0)
+_anomaly_parent: contextvars.ContextVar[Function | None] = contextvars.ContextVar("minidl_anomaly_parent",
+                                                                                  default=None)
+
+
+def is_anomaly_enabled() -> bool:
+    """True inside ``detect_anomaly()`` (or after ``set_detect_anomaly(True)``)."""
+    return bool(_anomaly.get() & _ANOMALY_ON)
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    """True when anomaly mode also checks outputs and gradients for NaN/inf (its default)."""
+    return bool(_anomaly.get() & _ANOMALY_CHECK_NAN)
+
+
+def _anomaly_mode(mode: bool, check_nan: bool) -> int:
+    return (_ANOMALY_ON | (_ANOMALY_CHECK_NAN if check_nan else 0)) if mode else 0
+
+
+class detect_anomaly:
+    """Context manager and decorator (PyTorch's name) that finds the op where a NaN or inf first appears.
+
+    Inside it every op's outputs are checked in forward and every gradient in backward; the first
+    NaN or inf raises ``minidl.errors.AnomalyError`` naming the Function, its inputs' shapes, dtypes
+    and backends, the output or input gradient that went bad, and the line of *your* code that made
+    the op (recorded only in this mode: outside it, an op pays one context-variable read).
+    ``check_nan=False`` records the lines without checking.
+
+    >>> import minidl
+    >>> x = minidl.tensor([4.0, 0.0], requires_grad=True)
+    >>> with minidl.autograd.detect_anomaly():
+    ...     y = x.sqrt().sum()           # forward is fine: sqrt(0) = 0
+    ...     y.backward()                 # but d sqrt(x)/dx = 1 / (2 sqrt(x)) is inf at 0
+    Traceback (most recent call last):
+    minidl.errors.AnomalyError: Sqrt's backward returned inf values in its gradient for input 0 ...
+    """
+
+    def __init__(self, check_nan: bool = True) -> None:
+        self.check_nan = check_nan
+        self._tokens: list[contextvars.Token[int]] = []
+
+    def __enter__(self) -> None:
+        self._tokens.append(_anomaly.set(_anomaly_mode(True, self.check_nan)))
+
+    def __exit__(self, *exc: object) -> None:
+        _anomaly.reset(self._tokens.pop())
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        check_nan = self.check_nan
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with detect_anomaly(check_nan):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class set_detect_anomaly:
+    """``set_detect_anomaly(True)`` turns anomaly mode on from here on (in this thread or task);
+    ``with set_detect_anomaly(mode):`` sets it for a block and restores it after, as in PyTorch."""
+
+    def __init__(self, mode: bool, check_nan: bool = True) -> None:
+        self._token = _anomaly.set(_anomaly_mode(mode, check_nan))
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        _anomaly.reset(self._token)
+
+
+def _non_finite(array: Any, xp: Any) -> str | None:
+    """"nan" or "inf" if the array holds one (nan first), else None; integer arrays are never checked."""
+    if array.dtype.kind not in "fc" or bool(xp.isfinite(array).all()):
+        return None
+    return "nan" if bool(xp.isnan(array).any()) else "inf"
+
+
+def _where_made(mode: int) -> str:
+    """Where the op being called now was made, in words (anomaly mode only)."""
+    if mode & _ANOMALY_IN_BACKWARD:
+        parent = _anomaly_parent.get()
+        if parent is not None:
+            return f"the backward of {parent.name}, whose op was made at {getattr(parent, '_anomaly_site', '?')}"
+    frame = user_frame()
+    if frame is None:
+        return "an unknown line (no caller outside minidl)"
+    path, line = frame.f_code.co_filename, frame.f_lineno
+    code = linecache.getline(path, line).strip()
+    return f"{os.path.relpath(path) if not path.startswith('<') else path}:{line} in {frame.f_code.co_name}" + (
+        f"\n      {code}" if code else "")
+
+
+def _describe_inputs(tensors: Sequence[Any]) -> str:
+    return "\n".join(f"    input {i}: shape {tuple(t.shape)}, {t.dtype}, backend {t.backend.name}"
+                     for i, t in enumerate(tensors) if isinstance(t, Tensor))
+
+
+def _forward_in_anomaly_mode(f: Function, tensors: list[Tensor], mode: int) -> Any:
+    """``f.forward`` with the op's line recorded and, unless inside a backward, its outputs checked."""
+    f._anomaly_site = _where_made(mode)
+    if not mode & _ANOMALY_CHECK_NAN:
+        token = fp_errors.enter()
+        try:
+            return f.forward(*[t.array for t in tensors])
+        finally:
+            fp_errors.leave(token)
+    with np.errstate(all="ignore"):  # a NaN raises AnomalyError (here or in the walk): no NumPy warning first
+        ys = f.forward(*[t.array for t in tensors])
+    if not mode & _ANOMALY_IN_BACKWARD:
+        for i, y in enumerate(ys if isinstance(ys, tuple) else (ys,)):
+            bad = _non_finite(y, f.backend.xp)
+            if bad is not None:
+                raise AnomalyError(
+                    f"{f.name} returned {bad} values in its output {i} (forward; shape {tuple(y.shape)}, "
+                    f"{y.dtype}).\n  inputs:\n{_describe_inputs(tensors)}\n  the op was made at {f._anomaly_site}")
+    return ys
+
+
+def _check_gradients(f: Function, gxs: tuple[Any, ...]) -> None:
+    """Anomaly mode, in backward: raise if ``f.backward`` returned a NaN or inf gradient."""
+    for i, gx in enumerate(gxs):
+        bad = None if gx is None else _non_finite(gx.array, gx.backend.xp)
+        if bad is not None:
+            site = getattr(f, "_anomaly_site", None) or "a line not recorded (made outside detect_anomaly())"
+            raise AnomalyError(
+                f"{f.name}'s backward returned {bad} values in its gradient for input {i} (shape "
+                f"{tuple(gx.shape)}, {gx.dtype}, backend {gx.backend.name}).\n  inputs:\n"
+                f"{_describe_inputs(f.inputs or ())}\n  the op was made at {site}")
+
+
 # --------------------------------------------------------------------------- Function
 class Function:
     """One differentiable op: ``forward`` on arrays, ``backward`` on Tensors.
@@ -136,11 +283,15 @@ class Function:
             first = next(t for t in tensors if t is not None)  # (`is`, never ==: Tensor.__eq__ is elementwise)
             tensors = [t if t is not None else _constant_like(x, first) for t, x in zip(tensors, inputs)]
         self.backend = backend
-        token = fp_errors.enter()  # NumPy's warnings (log(-1): invalid value) point at the user's line
-        try:
-            ys = self.forward(*[t.array for t in tensors])
-        finally:
-            fp_errors.leave(token)
+        anomaly = _anomaly.get()  # 0 unless detect_anomaly() is on: the only cost of anomaly mode
+        if anomaly:
+            ys = _forward_in_anomaly_mode(self, tensors, anomaly)
+        else:
+            token = fp_errors.enter()  # NumPy's warnings (log(-1): invalid value) point at the user's line
+            try:
+                ys = self.forward(*[t.array for t in tensors])
+            finally:
+                fp_errors.leave(token)
         record = record and _grad_enabled.get()
         backend = self.backend  # forward may have moved the result to another backend (Copy)
         if not isinstance(ys, tuple):
@@ -252,6 +403,96 @@ def _constant_like(value: Any, like: Tensor) -> Tensor:
     return Tensor._wrap(like.backend.asarray(value), like.backend, False)
 
 
+# --------------------------------------------------------------------------- gradient hooks
+_handle_ids = itertools.count()
+_leaf_hooks = 0  # hooks registered on leaves and not removed: when 0, backward skips counting leaf uses
+
+
+class RemovableHandle:
+    """What every ``register_*hook`` returns: ``handle.remove()`` takes the hook away again
+    (``with handle:`` removes it at the end of the block), as ``torch.utils.hooks.RemovableHandle``."""
+
+    def __init__(self, hooks: OrderedDict[int, Any], on_remove: Callable[[], None] | None = None) -> None:
+        self.id = next(_handle_ids)
+        self._hooks = weakref.ref(hooks)  # the handle does not keep a freed tensor's or module's hooks alive
+        self._on_remove = on_remove
+
+    def remove(self) -> None:
+        hooks = self._hooks()
+        if hooks is not None and hooks.pop(self.id, None) is not None and self._on_remove is not None:
+            self._on_remove()
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def register_tensor_hook(t: Tensor, fn: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+    """``t.register_hook(fn)``: see ``TensorMethods.register_hook``."""
+    global _leaf_hooks
+    if not t.requires_grad:
+        raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+    if t._hooks is None:
+        t._hooks = TensorHooks()
+    on_remove = None
+    if t.creator is None:
+        _leaf_hooks += 1
+        on_remove = _leaf_hook_removed
+    handle = RemovableHandle(t._hooks.fns, on_remove)
+    t._hooks.fns[handle.id] = fn
+    return handle
+
+
+def _leaf_hook_removed() -> None:
+    global _leaf_hooks
+    _leaf_hooks -= 1
+
+
+def _run_tensor_hooks(t: Tensor, g: Tensor, create_graph: bool) -> Tensor:
+    """Call ``t``'s hooks on its gradient ``g`` (each may return a replacement); fill ``.grad`` of a
+    non-leaf that ``retain_grad()`` asked for (last, after every hook, as in PyTorch)."""
+    hooks = t._hooks
+    assert hooks is not None
+    for fn in list(hooks.fns.values()):
+        new = fn(g)
+        if new is not None:
+            if not isinstance(new, Tensor) or new.shape != g.shape:
+                raise RuntimeError(f"a hook on a tensor of shape {tuple(t.shape)} returned "
+                                   f"{getattr(new, 'shape', type(new).__name__)}; expected a Tensor of that shape")
+            g = new
+    if hooks.retain and t.creator is not None:
+        kept = g if create_graph else Tensor._wrap(g.array.copy(), g.backend, False)
+        t.grad = kept if t.grad is None else t.grad + kept
+    return g
+
+
+def _leaf_uses(roots: Sequence[Tensor]) -> dict[int, int]:
+    """How many gradients each leaf with hooks will receive in this backward: its hooks run when the last
+    one has arrived, before the walk goes on (PyTorch runs a leaf's AccumulateGrad as soon as it is ready)."""
+    uses: dict[int, int] = {}
+    seen: set[int] = set()
+    stack = []
+    for t in roots:
+        if t.creator is None:
+            if t._hooks is not None:
+                uses[id(t)] = uses.get(id(t), 0) + 1
+        else:
+            stack.append(t.creator)
+    while stack:
+        f = stack.pop()
+        if id(f) in seen or f.inputs is None:
+            continue
+        seen.add(id(f))
+        for x in f.inputs:
+            if x.creator is not None:
+                stack.append(x.creator)
+            elif x._hooks is not None and x._requires_grad:
+                uses[id(x)] = uses.get(id(x), 0) + 1
+    return uses
+
+
 # --------------------------------------------------------------------------- backward walk
 def _run_backward(
     roots: Sequence[Tensor],
@@ -271,29 +512,40 @@ def _run_backward(
     queued: set[int] = set()
     wanted_ids = None if wanted is None else {id(t) for t in wanted}
     leaves: list[Tensor] = []
+    hooked_leaves = _leaf_uses(roots) if _leaf_hooks else None  # id -> gradients still to come
 
     def accumulate(t: Tensor, g: Tensor) -> None:
         entry = grads.get(id(t))
         if entry is not None:
             entry[1] = entry[1] + g
-            return
-        grads[id(t)] = [t, g]
-        f = t.creator
-        if f is None:
-            if wanted_ids is None:
-                leaves.append(t)
-        elif id(f) not in queued:
-            if f.inputs is None:
-                raise RuntimeError(
-                    f"backward through {f.name} a second time: its graph was freed by the first "
-                    f"backward; pass retain_graph=True to the first call"
-                )
-            queued.add(id(f))
-            heapq.heappush(heap, (-f.generation, id(f), f))
+        else:
+            grads[id(t)] = entry = [t, g]
+            f = t.creator
+            if f is None:
+                if wanted_ids is None:
+                    leaves.append(t)
+            elif id(f) not in queued:
+                if f.inputs is None:
+                    raise RuntimeError(
+                        f"backward through {f.name} a second time: its graph was freed by the first "
+                        f"backward; pass retain_graph=True to the first call"
+                    )
+                queued.add(id(f))
+                heapq.heappush(heap, (-f.generation, id(f), f))
+        if hooked_leaves and id(t) in hooked_leaves:
+            hooked_leaves[id(t)] -= 1
+            if hooked_leaves[id(t)] == 0:  # the last gradient of a leaf with hooks: run them now
+                del hooked_leaves[id(t)]
+                entry[1] = _run_tensor_hooks(t, entry[1], create_graph)
 
+    anomaly = _anomaly.get()
     token = _grad_enabled.set(create_graph)
+    anomaly_token = _anomaly.set(anomaly | _ANOMALY_IN_BACKWARD) if anomaly else None
     try:
         for t, g in zip(roots, root_grads, strict=True):
+            if anomaly & _ANOMALY_CHECK_NAN and _non_finite(g.array, g.backend.xp):
+                raise AnomalyError(f"the gradient given to backward for an output of shape {tuple(t.shape)} "
+                                   f"holds {_non_finite(g.array, g.backend.xp)} values")
             accumulate(t, g)
         while heap:
             f = heapq.heappop(heap)[2]
@@ -304,29 +556,49 @@ def _run_backward(
                 if entry is None:  # an output nobody used: its gradient is zero
                     gys.append(Tensor._wrap(f.backend.xp.zeros(shape, dtype=dtype), f.backend, False))
                     continue
+                g = entry[1]
+                if out._hooks is not None:  # register_hook / retain_grad: the gradient of `out` is complete
+                    g = _run_tensor_hooks(out, g, create_graph)
                 if wanted_ids is None or id(out) not in wanted_ids:
                     del grads[id(out)]  # an intermediate's gradient is not needed after this point
-                gys.append(entry[1])
+                else:
+                    entry[1] = g
+                gys.append(g)
             # Hold the outputs only if backward reads them; otherwise an output nobody else holds
             # (the relu activation a max pool has finished with) is freed before backward allocates.
             outputs_alive = [ref() for ref in f._outputs] if f.uses_outputs else None
             out = entry = None
             f.check_versions()
-            gxs = f.backward(*gys)
+            if anomaly:
+                parent_token = _anomaly_parent.set(f)  # ops made inside f.backward name f as their origin
+                try:
+                    gxs = f.backward(*gys)
+                finally:
+                    _anomaly_parent.reset(parent_token)
+            else:
+                gxs = f.backward(*gys)
             del outputs_alive
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
+            if anomaly & _ANOMALY_CHECK_NAN:
+                _check_gradients(f, gxs)
             for x, gx in zip(f.inputs, gxs, strict=True):
                 if gx is None or not x._requires_grad:
                     continue
                 if gx.array.shape != x.array.shape:
                     gx = sum_to(gx, x.array.shape)  # undo broadcasting: the one place it is done
                 accumulate(x, gx)
-            x = gx = gys = gxs = None  # these locals would keep the last input and the gradients alive
+            x = gx = g = gys = gxs = None  # these locals would keep the last input and the gradients alive
             if not retain_graph:
                 f.release()
+        for t_id in hooked_leaves or ():  # a leaf whose last gradient never came (a backward returned None)
+            if t_id in grads:
+                entry = grads[t_id]
+                entry[1] = _run_tensor_hooks(entry[0], entry[1], create_graph)
     finally:
         _grad_enabled.reset(token)
+        if anomaly_token is not None:
+            _anomaly.reset(anomaly_token)
 
     if wanted is not None:
         return [grads[id(t)][1] if id(t) in grads else None for t in wanted]

@@ -32,6 +32,10 @@ class BackendUnavailableError(MinidlError, ImportError):
     """A backend was asked for whose package (or device) is missing."""
 
 
+class AnomalyError(MinidlError, RuntimeError):
+    """Anomaly mode (``minidl.autograd.detect_anomaly()``) found a NaN or inf in an op's output or gradient."""
+
+
 def shape_error(op: str, *shapes: tuple[int, ...], expected: str) -> ShapeError:
     """Build a ShapeError that reads ``op: got shapes (2, 3) and (4,); expected ...``."""
     got = " and ".join(str(tuple(s)) for s in shapes)
@@ -60,6 +64,14 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 def _in_minidl(frame: types.FrameType) -> bool:
     return frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+
+
+def user_frame() -> types.FrameType | None:
+    """The innermost frame of the caller's stack that is outside the minidl package (None if there is none)."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None and _in_minidl(frame):
+        frame = frame.f_back
+    return frame
 
 
 def warn(message: str, category: type[Warning] = RuntimeWarning) -> None:

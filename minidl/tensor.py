@@ -15,12 +15,15 @@ which installs them on this class when ``minidl.ops`` is imported, so that ``a *
 * ``creator`` - the Function that made this tensor (None for leaves), ``generation`` - its
   depth in the graph, used to order the backward walk,
 * ``_version`` - bumped by every in-place op, so backward can refuse a tensor that was changed
-  after an op saved it (PyTorch's guard).
+  after an op saved it (PyTorch's guard),
+* ``_hooks`` - None, or the ``TensorHooks`` that ``register_hook`` / ``retain_grad`` gave it
+  (the backward walk looks at nothing more on a tensor without hooks).
 """
 
 from __future__ import annotations
 
 import builtins
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,9 +58,20 @@ class Size(tuple):
         return tuple.__repr__(self)
 
 
+class TensorHooks:
+    """A tensor's gradient hooks (``register_hook``), in registration order, and whether a non-leaf
+    keeps its gradient in ``.grad`` (``retain_grad``)."""
+
+    __slots__ = ("fns", "retain")
+
+    def __init__(self) -> None:
+        self.fns: OrderedDict[int, Any] = OrderedDict()  # handle id -> fn(grad) (an OrderedDict can be weakly held)
+        self.retain = False
+
+
 class Tensor:
     __slots__ = ("array", "backend", "_requires_grad", "grad", "creator", "generation", "name", "_version",
-                 "__weakref__")
+                 "_hooks", "__weakref__")
     __array_ufunc__ = None  # numpy_array * tensor -> Tensor.__rmul__, not an object array
 
     def __init__(self, data: Any, requires_grad: bool = False, backend: str | Backend | None = None,
@@ -76,6 +90,7 @@ class Tensor:
         self.generation = 0
         self.name: str | None = None
         self._version = 0
+        self._hooks: TensorHooks | None = None
         self._requires_grad = False
         if requires_grad:
             self.requires_grad = True
@@ -92,6 +107,7 @@ class Tensor:
         t.generation = 0
         t.name = None
         t._version = 0
+        t._hooks = None
         return t
 
     # ------------------------------------------------------------------ autograd state
@@ -114,6 +130,11 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         return self.creator is None
+
+    @property
+    def retains_grad(self) -> bool:
+        """True for a non-leaf whose ``.grad`` backward fills (``retain_grad()`` was called)."""
+        return self._hooks is not None and self._hooks.retain and self.creator is not None
 
     @property
     def grad_fn(self) -> Any:

@@ -11,6 +11,10 @@ Everything else (``parameters()``, ``state_dict()``, ``to()``, ``train()``, ``re
 over that tree. The three registries are plain dicts, so the order is always definition order
 (never a ``set``): the optimizer, ``state_dict`` and checkpoints see the same order on every run.
 
+Hooks (``register_forward_pre_hook``, ``register_forward_hook``, ``register_full_backward_hook``)
+let you look at what flows through a module without editing it; calling a module that has none
+costs four empty-dict checks.
+
 ```pycon
 >>> import minidl, minidl.nn as nn
 >>> class MLP(nn.Module):
@@ -37,6 +41,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from minidl.autograd import Function, RemovableHandle, is_grad_enabled
 from minidl.device import backend_for, is_device_like
 from minidl.nn.parameter import Parameter
 from minidl.tensor import Tensor
@@ -72,6 +77,91 @@ def _to_host_array(value: Any, key: str) -> np.ndarray:
     )
 
 
+class BackwardHookFunction(Function):
+    """Identity on the Tensors at a module's inputs or outputs; its backward hands their gradients to
+    ``on_backward``, which returns the gradients to pass on (how ``register_full_backward_hook`` sees them)."""
+
+    def __init__(self, on_backward: Callable[[tuple[Tensor, ...]], tuple[Tensor | None, ...]]) -> None:
+        self.on_backward = on_backward
+
+    def forward(self, *xs):
+        return xs if len(xs) > 1 else xs[0]
+
+    def backward(self, *gys):
+        return tuple(self.on_backward(gys))
+
+
+class _BackwardHooks:
+    """One call of a module with backward hooks: collects ``grad_output``, then calls the hooks with
+    ``grad_input`` (PyTorch's ``torch.utils.hooks.BackwardHook``)."""
+
+    def __init__(self, module: Module, n_args: int) -> None:
+        self.module = module
+        self.n_args = n_args
+        self.input_index: list[int] | None = None  # positions of the args that need a gradient
+        self.output_index: list[int] = []
+        self.n_outputs = 0
+        self.grad_outputs: tuple[Tensor | None, ...] | None = None
+
+    def wrap_inputs(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        index = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+        if not index:
+            return args
+        self.input_index = index
+        wrapped = BackwardHookFunction(self._on_grad_inputs)(*[args[i] for i in index])
+        new_args = list(args)
+        for i, t in zip(index, wrapped if isinstance(wrapped, tuple) else (wrapped,), strict=True):
+            new_args[i] = t
+        return tuple(new_args)
+
+    def wrap_outputs(self, output: Any) -> Any:
+        outputs = list(output) if isinstance(output, tuple | list) else [output]
+        index = [i for i, o in enumerate(outputs) if isinstance(o, Tensor) and o.requires_grad]
+        if not index:
+            return output
+        self.output_index, self.n_outputs = index, len(outputs)
+        wrapped = BackwardHookFunction(self._on_grad_outputs)(*[outputs[i] for i in index])
+        for i, t in zip(index, wrapped if isinstance(wrapped, tuple) else (wrapped,), strict=True):
+            outputs[i] = t
+        return type(output)(outputs) if isinstance(output, tuple | list) else outputs[0]
+
+    def _on_grad_outputs(self, gys: tuple[Tensor, ...]) -> tuple[Tensor | None, ...]:
+        module = self.module
+        grad_outputs: list[Tensor | None] = [None] * self.n_outputs
+        for i, g in zip(self.output_index, gys, strict=True):
+            grad_outputs[i] = g
+        packed = tuple(grad_outputs)
+        for hook in list(module._backward_pre_hooks.values()):
+            result = hook(module, packed)
+            if result is not None:
+                packed = tuple(result) if isinstance(result, tuple | list) else (result,)
+        self.grad_outputs = packed
+        if self.input_index is None:  # no input needs a gradient: the hooks run now, grad_input all None
+            for hook in list(module._backward_hooks.values()):
+                result = hook(module, (None,) * self.n_args, packed)
+                if result is not None and any(g is not None for g in result):
+                    raise RuntimeError(f"a backward hook of {type(module).__name__} returned a grad_input, but "
+                                       f"no input of the module needs a gradient")
+        return tuple(packed[i] for i in self.output_index)
+
+    def _on_grad_inputs(self, gys: tuple[Tensor, ...]) -> tuple[Tensor | None, ...]:
+        module = self.module
+        assert self.input_index is not None
+        grad_inputs: list[Tensor | None] = [None] * self.n_args
+        for i, g in zip(self.input_index, gys, strict=True):
+            grad_inputs[i] = g
+        packed = tuple(grad_inputs)
+        for hook in list(module._backward_hooks.values()):
+            result = hook(module, packed, self.grad_outputs)
+            if result is not None:
+                result = tuple(result) if isinstance(result, tuple | list) else (result,)
+                if len(result) != self.n_args:
+                    raise RuntimeError(f"a backward hook of {type(module).__name__} returned {len(result)} "
+                                       f"gradients; expected {self.n_args} (one per input, None allowed)")
+                packed = result
+        return tuple(packed[i] for i in self.input_index)
+
+
 class Module:
     """Base class of every layer: subclass it, register parts in ``__init__``, compute in ``forward``."""
 
@@ -84,12 +174,105 @@ class Module:
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_non_persistent", set())  # names only, never iterated for order
         object.__setattr__(self, "_modules", {})
+        # hook id -> (hook, with_kwargs) or hook, in call order (OrderedDicts: a handle holds them weakly)
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}: subclasses of Module must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks:
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ hooks
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before every ``forward``; it may return new args (a tuple, or one
+        value). With ``with_kwargs=True``: ``hook(module, args, kwargs)`` returning None or ``(args, kwargs)``.
+        ``prepend=True`` runs it before the hooks already registered."""
+        return self._add_hook(self._forward_pre_hooks, (hook, with_kwargs), prepend)
+
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                              with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after every ``forward``; it may return a new output.
+        With ``with_kwargs=True``: ``hook(module, args, kwargs, output)``.
+
+        >>> import minidl, minidl.nn as nn
+        >>> layer = nn.Linear(3, 2)
+        >>> shapes = []
+        >>> handle = layer.register_forward_hook(lambda m, args, out: shapes.append(tuple(out.shape)))
+        >>> _ = layer(minidl.ones(4, 3))
+        >>> handle.remove(); _ = layer(minidl.ones(1, 3))
+        >>> shapes
+        [(4, 2)]
+        """
+        return self._add_hook(self._forward_hooks, (hook, with_kwargs), prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_output)`` when the gradients of the module's outputs are known, before
+        they flow into it; it may return a replacement ``grad_output`` tuple."""
+        return self._add_hook(self._backward_pre_hooks, hook, prepend)
+
+    def register_full_backward_hook(self, hook: Callable[..., Any], *, prepend: bool = False) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` in backward, as PyTorch does.
+
+        ``grad_output`` holds the gradients of the module's Tensor outputs; ``grad_input`` one entry per
+        positional argument of ``forward``: the gradient of that input, or None (a non-Tensor, or a
+        Tensor that needs no gradient). The hook runs when the gradients of the inputs are computed (or,
+        when no input needs one, when those of the outputs are), and may return a replacement
+        ``grad_input`` tuple. Works for modules whose ``forward`` takes and returns Tensors (or tuples
+        of them).
+
+        >>> import minidl, minidl.nn as nn
+        >>> layer = nn.Linear(3, 2)
+        >>> seen = []
+        >>> h = layer.register_full_backward_hook(
+        ...     lambda m, gin, gout: seen.append((tuple(gin[0].shape), tuple(gout[0].shape))))
+        >>> layer(minidl.ones(4, 3, requires_grad=True)).sum().backward()
+        >>> seen
+        [((4, 3), (4, 2))]
+        """
+        return self._add_hook(self._backward_hooks, hook, prepend)
+
+    @staticmethod
+    def _add_hook(hooks: OrderedDict[int, Any], value: Any, prepend: bool) -> RemovableHandle:
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = value
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def _call_with_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """``__call__`` when this module has hooks, in PyTorch's order: forward pre-hooks, inputs wrapped for
+        the backward hooks, ``forward``, forward hooks, outputs wrapped for the backward hooks."""
+        for hook, with_kwargs in list(self._forward_pre_hooks.values()):
+            if with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"a forward pre-hook of {type(self).__name__} registered with_kwargs "
+                                           f"must return None or (args, kwargs), got {type(result).__name__}")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        backward_hooks = None
+        if (self._backward_hooks or self._backward_pre_hooks) and is_grad_enabled():
+            backward_hooks = _BackwardHooks(self, len(args))
+            args = backward_hooks.wrap_inputs(args)
+        output = self.forward(*args, **kwargs)
+        for hook, with_kwargs in list(self._forward_hooks.values()):
+            result = hook(self, args, kwargs, output) if with_kwargs else hook(self, args, output)
+            if result is not None:
+                output = result
+        if backward_hooks is not None:
+            output = backward_hooks.wrap_outputs(output)
+        return output
 
     # ------------------------------------------------------------------ registration
     def __setattr__(self, name: str, value: Any) -> None:

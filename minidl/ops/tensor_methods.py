@@ -25,7 +25,7 @@ from minidl import (
     ops,  # (the package being imported: its submodules are loaded before install runs)
 )
 from minidl.device import backend_for, is_device_like
-from minidl.tensor import Tensor
+from minidl.tensor import Tensor, TensorHooks
 
 # PyTorch's legacy type names, for ``x.type()``.
 _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
@@ -39,6 +39,43 @@ class TensorMethods:
     def backward(self, gradient: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Compute gradients of this tensor w.r.t. every leaf; see ``minidl.autograd.backward``."""
         autograd.backward(self, gradient, retain_graph, create_graph)
+
+    def register_hook(self, hook: Any) -> autograd.RemovableHandle:
+        """Call ``hook(grad)`` each time the gradient of this tensor is computed (PyTorch's ``register_hook``).
+
+        ``hook`` may return a Tensor of the same shape to use instead of ``grad`` from then on (what the
+        rest of backward sees and what a leaf's ``.grad`` receives), or None to leave it. On a non-leaf it
+        runs before the gradient flows on to the op that made the tensor; on a leaf, once its last
+        gradient has arrived, before ``.grad`` is filled. ``handle.remove()`` takes the hook away.
+
+        >>> import minidl
+        >>> x = minidl.tensor([1.0, 2.0], requires_grad=True)
+        >>> h = x.register_hook(lambda g: g * 10)
+        >>> (x * x).sum().backward()
+        >>> x.grad
+        tensor([20., 40.])
+        >>> h.remove()
+        """
+        return autograd.register_tensor_hook(self, hook)
+
+    def retain_grad(self) -> None:
+        """Fill ``.grad`` of this non-leaf tensor in backward, as for a leaf (a no-op on a leaf).
+
+        >>> import minidl
+        >>> x = minidl.tensor([1.0, 2.0], requires_grad=True)
+        >>> h = x * 3
+        >>> h.retain_grad()
+        >>> (h * h).sum().backward()
+        >>> h.grad
+        tensor([ 6., 12.])
+        """
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: cannot retain the gradient of a tensor that does not require grad")
+        if self.creator is None:
+            return
+        if self._hooks is None:
+            self._hooks = TensorHooks()
+        self._hooks.retain = True
 
     def contiguous(self) -> Tensor:
         """Self when its memory is C-contiguous, else a contiguous copy (which stays in the graph)."""
