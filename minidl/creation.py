@@ -95,7 +95,8 @@ def full(shape: Sequence[int] | int, fill_value: float, dtype: Any = None, requi
     if dtype is None:
         dtype = np.int64 if isinstance(fill_value, int) and not isinstance(fill_value, bool) else float32
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return _make(factory_backend(backend, device).xp.full(shape, fill_value, dtype=dtype), requires_grad, backend, device)
+    array = factory_backend(backend, device).xp.full(shape, fill_value, dtype=dtype)
+    return _make(array, requires_grad, backend, device)
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None, requires_grad: bool = False,
