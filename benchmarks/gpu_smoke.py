@@ -4,10 +4,10 @@
     python benchmarks/gpu_smoke.py --check-only           # correctness only
     python benchmarks/gpu_smoke.py --workloads W4 W5 --repeat 5
 
-1. **Checks**: every case of ``minidl/backends/cuda_kernels/cases.py`` (each overridden kernel, float32
-   and float64, tiny shapes) and the graphs of ``op_checks.py`` (through the ops: forward, backward,
+1. **Checks**: every tiny row of ``minidl/testing/kernel_cases.py`` (each kernel, float32 and float64)
+   and the graphs of ``minidl/testing/gpu_op_checks.py`` (through the ops: forward, backward,
    optimizer steps) on ``cupy`` and ``numba-cuda`` against ``NumpyBackend``.
-2. **Kernels**: every kernel of the contract at the asv suite's "large" size (``kernel_cases.py``),
+2. **Kernels**: every kernel of the contract at the asv suite's "large" size (the same table),
    float32, best of ``--repeat`` calls, synchronising inside the timed region; NumPy for scale.
 3. **Workloads**: one training step of W1-W5 (``workloads.py``) on each GPU backend and, when PyTorch
    with CUDA is installed, on PyTorch CUDA, interleaved round-robin (best of ``--repeat`` rounds).
@@ -52,8 +52,8 @@ def gpu_backends() -> tuple[list[str], dict[str, str]]:
 def run_checks(names: list[str]) -> int:
     """Every kernel case on every GPU backend; returns the number of failures."""
     from minidl.backends import get_backend
-    from minidl.backends.cuda_kernels import op_checks
-    from minidl.backends.cuda_kernels.cases import CASES, check_case, overridden_kernels
+    from minidl.testing import gpu_op_checks
+    from minidl.testing.kernel_cases import CASES, check_case, overridden_kernels
 
     failures = 0
     for name in names:
@@ -71,9 +71,9 @@ def run_checks(names: list[str]) -> int:
                 except Exception as e:  # keep going: report every failure
                     failed += 1
                     print(f"  FAIL {name} {case.id} {np.dtype(dtype).name}: {str(e).strip().splitlines()[0]}")
-        for fn in op_checks.CHECKS:  # small graphs through the ops: forward, backward, optimizer steps
+        for fn in gpu_op_checks.CHECKS:  # small graphs through the ops: forward, backward, optimizer steps
             try:
-                op_checks.check(fn, name)
+                gpu_op_checks.check(fn, name)
                 passed += 1
             except Exception as e:
                 failed += 1

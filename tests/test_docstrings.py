@@ -9,6 +9,7 @@ import pytest
 import minidl
 
 SKIP = ("minidl.backends.cupy_backend", "minidl.backends.numba_cuda_backend", "minidl.backends.cuda_kernels",
+        "minidl.testing.cuda_launcher_checks",
         "minidl.examples", "minidl.__main__")
 
 

@@ -55,11 +55,13 @@ def test_catalogue_names_the_backends_that_override(name):
             assert name in last_column, f"kernels/README.md: {kernel} is overridden by {name}; say so in its row"
 
 
-def test_every_kernel_has_a_benchmark_case():
-    import sys
-    from pathlib import Path
+@pytest.mark.parametrize("size", ["tiny", "small", "large"])
+def test_every_kernel_has_a_case_of_each_size(size):
+    """A check (tiny) and the two sizes asv times: one table, ``minidl/testing/kernel_cases.py``."""
+    from minidl.testing.kernel_cases import ALL_CASES
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from kernel_cases import CASES
-
-    assert set(CASES) == set(KERNELS), f"benchmarks/kernel_cases.py lacks {set(KERNELS) - set(CASES)}"
+    missing = set(KERNELS) - {c.kernel for c in ALL_CASES if c.size == size}
+    assert not missing, f"minidl/testing/kernel_cases.py has no {size!r} row for {sorted(missing)}"
+    if size != "tiny":
+        rows = [c.kernel for c in ALL_CASES if c.size == size]
+        assert len(rows) == len(set(rows)), f"minidl/testing/kernel_cases.py: a kernel has two {size!r} rows"

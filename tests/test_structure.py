@@ -95,6 +95,16 @@ def test_the_core_imports_no_op():
         assert not upward, f"{core} imports {sorted(upward)}: the core must not depend on the ops"
 
 
+def test_backends_import_no_op_nn_or_optim():
+    """The backend layer supplies arrays and kernels; what drives the ops (the GPU self-test, its graph
+    checks) lives in ``minidl.testing``."""
+    graph = _graph()
+    for name, imports in graph.items():
+        if name == "minidl.backends" or name.startswith("minidl.backends."):
+            upward = {m for m in imports if m.startswith(("minidl.ops", "minidl.nn", "minidl.optim"))}
+            assert not upward, f"{name} imports {sorted(upward)}: minidl/backends/ must not depend on ops, nn or optim"
+
+
 def test_no_import_cycle_among_minidl_modules():
     cycle = _find_cycle(_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)

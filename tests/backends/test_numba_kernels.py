@@ -1,9 +1,10 @@
 """Every kernel the Numba backend overrides, against the NumPy reference, on awkward shapes.
 
-The op test suite already runs every op on the numba backend; these tests call the kernels directly, on
-the edge cases a kernel gets wrong first (odd sizes, padding, stride, dilation, groups, ties and NaN in
-max pooling, ignore_index, repeated indices, AMSGrad, ...), in float32 and float64, and through both the
-serial kernels and their ``prange`` twins (``PARALLEL_MIN_SIZE`` patched to force one or the other).
+First every tiny row of the kernel table (``minidl/testing/kernel_cases.py``, shared with the GPU self-test
+and asv), which must have a row for each kernel this backend overrides. Then the value-specific edge cases a
+kernel gets wrong first (odd sizes, padding, stride, dilation, groups, ties and NaN in max pooling,
+ignore_index, repeated indices, AMSGrad, ...), in float32 and float64, and through both the serial kernels
+and their ``prange`` twins (``PARALLEL_MIN_SIZE`` patched to force one or the other).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ pytest.importorskip("numba")
 from minidl.backends import numba_backend  # noqa: E402
 from minidl.backends.numba_backend import NumbaBackend  # noqa: E402
 from minidl.backends.numpy_backend import NumpyBackend  # noqa: E402
+from minidl.testing.kernel_cases import CASES, check_case, overridden_kernels  # noqa: E402
 
 REF, NB = NumpyBackend(), NumbaBackend()
 DTYPES = [np.float32, np.float64]
@@ -45,6 +47,18 @@ def check(got, want, dtype, scale: float = 1.0) -> None:
 
 def randn(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
+
+
+# ---------------------------------------------------------------------------------------------- the kernel table
+def test_every_override_has_a_case():
+    missing = overridden_kernels(NB) - {c.kernel for c in CASES}
+    assert not missing, f"minidl/testing/kernel_cases.py has no tiny row for {sorted(missing)}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_kernel_table(case, dtype):
+    check_case(NB, case, dtype)
 
 
 # ---------------------------------------------------------------------------------------------- convolution

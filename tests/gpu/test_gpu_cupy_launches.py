@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import minidl.backends as registry
-from minidl.backends.cuda_kernels.cases import CASES
 from minidl.backends.numpy_backend import NumpyBackend
+from minidl.testing.kernel_cases import CASES, call_case, case_args
 
 POINTERS = {"float": np.float32, "double": np.float64, "long long": np.int64}
 SCALARS = {"int": np.int32, "long long": np.int64, "float": np.float32, "double": np.float64}
@@ -96,9 +96,10 @@ def test_prototypes_are_parsed():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_launches_match_the_cuda_prototypes(cupy_backend, case, dtype):
-    args = case.args(np.random.default_rng(0), dtype)
-    call = case.call or (lambda backend, a: getattr(backend, case.kernel)(*a))
-    got, want = call(cupy_backend, list(args)), call(NumpyBackend(), list(case.args(np.random.default_rng(0), dtype)))
+    reference = NumpyBackend()
+    with np.errstate(all="ignore"):  # the stand-in kernels compute nothing: what follows them reads garbage
+        got = call_case(cupy_backend, case, case_args(cupy_backend, case, dtype))
+    want = call_case(reference, case, case_args(reference, case, dtype))
     got = got if isinstance(got, tuple | list) else (got,)
     want = want if isinstance(want, tuple | list) else (want,)
     assert len(got) == len(want)

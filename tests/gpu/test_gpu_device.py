@@ -1,12 +1,12 @@
-"""On a machine with a CUDA device: every case of cases.py on both GPU backends against NumPy, and
-tensors moving between backends. Everywhere else these skip with the reason."""
+"""On a machine with a CUDA device: every tiny case of minidl/testing/kernel_cases.py on both GPU backends
+against NumPy, and tensors moving between backends. Everywhere else these skip with the reason."""
 
 import numpy as np
 import pytest
 
 from minidl.backends import get_backend
-from minidl.backends.cuda_kernels.cases import CASES, check_case, overridden_kernels
 from minidl.errors import BackendUnavailableError
+from minidl.testing.kernel_cases import CASES, check_case, overridden_kernels
 
 GPU_BACKENDS = ["cupy", "numba-cuda"]
 

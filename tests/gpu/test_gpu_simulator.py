@@ -15,7 +15,7 @@ pytest.importorskip("numba", reason="the numba-cuda kernels need numba (pip inst
 
 def test_numba_cuda_kernels_in_the_simulator():
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "NUMBA_DISABLE_JIT": "0"}
-    run = subprocess.run([sys.executable, "-m", "minidl.backends.cuda_kernels.selftest"], env=env,
+    run = subprocess.run([sys.executable, "-m", "minidl.testing.gpu_selftest"], env=env,
                          capture_output=True, text=True, timeout=600)
     report = run.stdout + run.stderr
     assert run.returncode == 0, report

@@ -2,13 +2,17 @@
 
 Without a GPU, run the Numba-CUDA kernels in Numba's CUDA simulator (CI does this)::
 
-    NUMBA_ENABLE_CUDASIM=1 python -m minidl.backends.cuda_kernels.selftest
+    NUMBA_ENABLE_CUDASIM=1 python -m minidl.testing.gpu_selftest
 
 On a GPU machine, ``--backend cupy`` or ``--backend numba-cuda`` checks the real thing. The last
-line reads ``selftest <backend>: N passed, M failed``. It also fails when a kernel the backend
-overrides has no case in ``cases.py`` (every override must be checked). Under the simulator it also
-runs ``launcher_checks.py``: every Numba-CUDA launcher against independent NumPy formulas. Last,
-``op_checks.py`` runs small graphs through minidl's ops (forward, backward, optimizer steps).
+line reads ``selftest <backend>: N passed, M failed``. It runs the tiny rows of the kernel table
+(``kernel_cases.py``) and fails when a kernel the backend overrides has no row there (every override
+must be checked). Under the simulator it also runs ``cuda_launcher_checks.py``: every Numba-CUDA
+launcher against independent NumPy formulas. Last, ``gpu_op_checks.py`` runs small graphs through
+minidl's ops (forward, backward, optimizer steps).
+
+It lives in ``minidl.testing``, above the ops, because it drives them: nothing under
+``minidl/backends/`` imports ``minidl.ops``, ``minidl.nn`` or ``minidl.optim``.
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from minidl.backends import get_backend
-    from minidl.backends.cuda_kernels.cases import CASES, check_case, overridden_kernels
+    from minidl.testing.kernel_cases import CASES, check_case, overridden_kernels
 
     backend = get_backend(args.backend)
     passed = failed = 0
     missing = overridden_kernels(backend) - {c.kernel for c in CASES}
     for name in sorted(missing):
-        print(f"FAIL {name}: overridden by {backend.name} but has no case in cases.py")
+        print(f"FAIL {name}: overridden by {backend.name} but has no row in minidl/testing/kernel_cases.py")
         failed += 1
     for case in CASES:
         if args.only not in case.id:
@@ -49,14 +53,14 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 passed += 1
                 print(f"ok   {case.id} {np.dtype(dtype).name} ({time.perf_counter() - start:.2f} s)")
-    from minidl.backends.cuda_kernels import op_checks
+    from minidl.testing import gpu_op_checks
 
-    for fn in op_checks.CHECKS:
+    for fn in gpu_op_checks.CHECKS:
         if args.only not in fn.__name__:
             continue
         start = time.perf_counter()
         try:
-            op_checks.check(fn, backend.name)
+            gpu_op_checks.check(fn, backend.name)
         except Exception:
             failed += 1
             print(f"FAIL {fn.__name__}\n{traceback.format_exc()}")
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from minidl.backends.cuda_kernels._common import SIMULATED
 
     if SIMULATED and backend.name == "numba-cuda":
-        from minidl.backends.cuda_kernels.launcher_checks import CHECKS
+        from minidl.testing.cuda_launcher_checks import CHECKS
 
         for check in CHECKS:
             if args.only not in check.__name__:

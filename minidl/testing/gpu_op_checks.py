@@ -1,9 +1,9 @@
 """End-to-end checks through minidl's ops: small graphs whose forward and backward run the GPU
 backends' kernels, compared with the NumPy backend (float64).
 
-Kernel cases (``cases.py``) check each kernel alone; these check that the backend is wired into the
+Kernel cases (``kernel_cases.py``) check each kernel alone; these check that the backend is wired into the
 ops the way the ops call it (argument order, saved state such as flash attention's lse, in-place
-optimizer updates). Run by ``selftest``; tiny shapes, for the simulator.
+optimizer updates). Run by ``gpu_selftest`` and ``benchmarks/gpu_smoke.py``; tiny shapes, for the simulator.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Direct checks of every Numba-CUDA launcher against independent NumPy formulas (float64).
 
-The backend-level cases (``cases.py``) compare the backends' kernels with the NumPy reference backend;
+The backend-level cases (``kernel_cases.py``) compare the backends' kernels with the NumPy reference backend;
 these go one level down and call the launchers of this package on plain NumPy arrays, as the CUDA
-simulator allows, checking backward kernels against central finite differences. Run by ``selftest``
+simulator allows, checking backward kernels against central finite differences. Run by ``gpu_selftest``
 under the simulator only (on a GPU, kernels need device arrays).
 """
 
