@@ -372,6 +372,11 @@ class Function:
         self.inputs = None
         self._saved = None
 
+    def wrap(self, array: Any) -> Tensor:
+        """An array this Function computed (a backward kernel's result, a constant) as a Tensor on its
+        backend that records nothing."""
+        return Tensor._wrap(array, self.backend, False)
+
     @property
     def name(self) -> str:
         return type(self).__name__
