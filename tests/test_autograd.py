@@ -255,7 +255,7 @@ def test_every_function_that_reads_its_outputs_says_so():
     classes = _function_classes()
     assert len(classes) > 50
     readers = [c.__name__ for c in classes if "self.output(" in inspect.getsource(c)]
-    assert "Exp" in readers and "Softmax" in readers
+    assert "Exp" in readers and "SoftmaxFunction" in readers
     assert [c.__name__ for c in classes if "self.output(" in inspect.getsource(c) and not c.uses_outputs] == []
 
 

@@ -57,7 +57,7 @@ class _Geometry:
         return self.stride, self.padding, self.dilation, self.groups
 
 
-class Conv2d(Function):
+class Conv2dFunction(Function):
     """y = conv2d(x, w) (+ b);  dL/dx = ConvTranspose (input gradient), dL/dw = weight gradient,
     dL/db = dL/dy summed over batch and pixels."""
 
@@ -89,7 +89,7 @@ class Conv2dInputGrad(Function):
 
     def backward(self, g):
         gy, w = self.inputs
-        ggy = Conv2d(self.geometry)(g, w) if gy.requires_grad else None
+        ggy = Conv2dFunction(self.geometry)(g, w) if gy.requires_grad else None
         gw = Conv2dWeightGrad(w.shape, self.geometry)(g, gy) if w.requires_grad else None
         return ggy, gw
 
@@ -107,7 +107,7 @@ class Conv2dWeightGrad(Function):
     def backward(self, g):
         x, gy = self.inputs
         gx = Conv2dInputGrad(x.shape, self.geometry)(gy, g) if x.requires_grad else None
-        ggy = Conv2d(self.geometry)(x, g) if gy.requires_grad else None
+        ggy = Conv2dFunction(self.geometry)(x, g) if gy.requires_grad else None
         return gx, ggy
 
 
@@ -171,7 +171,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | 
             raise shape_error(op, x.shape, weight.shape,
                               expected=f"a padded input ({n} + 2*{p}) at least as large as the dilated kernel "
                                        f"({d}*({k}-1)+1)")
-    fn = Conv2d(_Geometry(stride, padding, dilation, groups))
+    fn = Conv2dFunction(_Geometry(stride, padding, dilation, groups))
     return fn(x, weight) if bias is None else fn(x, weight, bias)
 
 

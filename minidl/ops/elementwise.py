@@ -211,7 +211,7 @@ class Cos(Function):
         return -gy * sin(self.inputs[0])
 
 
-class Tanh(Function):
+class TanhFunction(Function):
     """y = tanh x;  dy/dx = 1 - y^2."""
 
     uses_outputs = True  # backward reads self.output()
@@ -224,7 +224,7 @@ class Tanh(Function):
         return gy * (1 - y * y)
 
 
-class Sigmoid(Function):
+class SigmoidFunction(Function):
     """y = 1 / (1 + e^-x) = (1 + tanh(x/2)) / 2 (the tanh form never overflows);  dy/dx = y (1 - y)."""
 
     uses_outputs = True  # backward reads self.output()
@@ -409,11 +409,11 @@ def cos(x: Tensor) -> Tensor:
 
 
 def tanh(x: Tensor) -> Tensor:
-    return Tanh()(x)
+    return TanhFunction()(x)
 
 
 def sigmoid(x: Tensor) -> Tensor:
-    return Sigmoid()(x)
+    return SigmoidFunction()(x)
 
 
 def relu(x: Tensor) -> Tensor:

@@ -38,7 +38,7 @@ from minidl.errors import shape_error
 from minidl.tensor import Tensor
 
 
-class Embedding(Function):
+class EmbeddingFunction(Function):
     def __init__(self, indices: Any, padding_idx: int | None, scale_grad_by_freq: bool = False) -> None:
         self.indices, self.padding_idx, self.scale_grad_by_freq = indices, padding_idx, scale_grad_by_freq
 
@@ -50,7 +50,7 @@ class Embedding(Function):
         if self.scale_grad_by_freq:  # each position's gradient divided by how often its index occurs
             xp = self.backend.xp
             counts = xp.bincount(self.indices.reshape(-1), minlength=self.num_embeddings)
-            gy = gy * Tensor._wrap((1.0 / counts[self.indices])[..., None].astype(gy.dtype), gy.backend, False)
+            gy = gy * self.wrap((1.0 / counts[self.indices])[..., None].astype(gy.dtype))
         return EmbeddingBackward(self.indices, self.num_embeddings, self.padding_idx)(gy)
 
 
@@ -62,7 +62,7 @@ class EmbeddingBackward(Function):
         return self.backend.embedding_backward(self.indices, gy, self.num_embeddings, self.padding_idx)
 
     def backward(self, ggw):
-        return Embedding(self.indices, None)(_zero_padding_row(ggw, self.padding_idx))
+        return EmbeddingFunction(self.indices, None)(_zero_padding_row(ggw, self.padding_idx))
 
 
 def _zero_padding_row(w: Tensor, padding_idx: int | None) -> Tensor:
@@ -119,4 +119,4 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None, max_no
         padding_idx += n
     if max_norm is not None:
         embedding_renorm_(weight, indices, max_norm, norm_type)
-    return Embedding(indices, padding_idx, scale_grad_by_freq)(weight)
+    return EmbeddingFunction(indices, padding_idx, scale_grad_by_freq)(weight)

@@ -79,7 +79,7 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
-class Linear(Function):
+class LinearFunction(Function):
     """y = x W^T + b for x (N, in), W (out, in) and b (out,) or no bias.
 
     dL/dx = dL/dy W,   dL/dW = dL/dy^T x,   dL/db = dL/dy summed over the N rows.
@@ -128,7 +128,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if x.ndim != 2:
         y = linear(x.reshape(-1, x.shape[-1]), weight, bias)
         return y.reshape(*x.shape[:-1], weight.shape[0])
-    return Linear()(x, weight) if bias is None else Linear()(x, weight, bias)
+    return LinearFunction()(x, weight) if bias is None else LinearFunction()(x, weight, bias)
 
 
 def _linear_shape_error(x: Tensor, weight: Tensor, bias: Tensor | None) -> Exception:

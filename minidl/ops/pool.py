@@ -39,7 +39,7 @@ from minidl.ops.matmul import matmul
 from minidl.tensor import Tensor
 
 
-class MaxPool2d(Function):
+class MaxPool2dFunction(Function):
     """y = window maxima of x;  dL/dx = dL/dy scattered to the argmax positions (MaxPool2dBackward)."""
 
     def __init__(self, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair = (1, 1),
@@ -48,11 +48,13 @@ class MaxPool2d(Function):
 
     def forward(self, x):
         self.x_shape = x.shape
-        y, self.indices = self.backend.maxpool2d_forward(x, *self.args, self.ceil_mode)
+        y, indices = self.backend.maxpool2d_forward(x, *self.args, self.ceil_mode)
+        self.save_for_backward(indices)  # where each maximum came from (also return_indices' result)
         return y
 
     def backward(self, gy):
-        return MaxPool2dBackward(self.x_shape, self.indices, self.args)(gy)
+        (indices,) = self.saved_tensors
+        return MaxPool2dBackward(self.x_shape, indices, self.args)(gy)
 
 
 class MaxPool2dBackward(Function):
@@ -70,7 +72,7 @@ class MaxPool2dBackward(Function):
         return picked.reshape(self.indices.shape)
 
 
-class AvgPool2d(Function):
+class AvgPool2dFunction(Function):
     """y = window sums / divisor;  dL/dx = AvgPool2dBackward(dL/dy), its adjoint."""
 
     def __init__(self, kernel_size: Pair, stride: Pair, padding: Pair, count_include_pad: bool,
@@ -86,7 +88,7 @@ class AvgPool2d(Function):
 
 
 class AvgPool2dBackward(Function):
-    """gx = gy / divisor spread over each window;  linear, and its adjoint is AvgPool2d."""
+    """gx = gy / divisor spread over each window;  linear, and its adjoint is AvgPool2dFunction."""
 
     def __init__(self, x_shape: tuple[int, ...], args: tuple[Any, ...]) -> None:
         self.x_shape, self.args = x_shape, args
@@ -95,7 +97,7 @@ class AvgPool2dBackward(Function):
         return self.backend.avgpool2d_backward(gy, self.x_shape, *self.args[:4])
 
     def backward(self, g):
-        return AvgPool2d(*self.args)(g)
+        return AvgPool2dFunction(*self.args)(g)
 
 
 # --------------------------------------------------------------------------- functional API
@@ -133,20 +135,20 @@ def max_pool2d(x: Tensor, kernel_size: int | Pair, stride: int | Pair | None = N
     are ``dilation`` apart; ``ceil_mode`` keeps a last window that hangs over the bottom or right edge (if it
     starts inside the input or the left padding). With ``return_indices=True`` also returns the int64 flat
     index h*W + w of every maximum."""
-    fn = MaxPool2d(*_pool_args("max_pool2d", x, 2, kernel_size, stride, padding, dilation, ceil_mode),
+    fn = MaxPool2dFunction(*_pool_args("max_pool2d", x, 2, kernel_size, stride, padding, dilation, ceil_mode),
                    bool(ceil_mode))
     y = fn(x)
-    return (y, Tensor._wrap(fn.indices, x.backend, False)) if return_indices else y
+    return (y, Tensor._wrap(fn.saved_tensors[0], x.backend, False)) if return_indices else y
 
 
 def max_pool1d(x: Tensor, kernel_size: int, stride: int | None = None, padding: int = 0, dilation: int = 1,
                ceil_mode: bool = False, return_indices: bool = False) -> Any:
     """1-d max pooling of x (N, C, L): max_pool2d on (N, C, 1, L)."""
     x4 = _unsqueeze_1d("max_pool1d", x)
-    fn = MaxPool2d(*_pool_args("max_pool1d", x4, 1, kernel_size, stride, padding, dilation, ceil_mode),
+    fn = MaxPool2dFunction(*_pool_args("max_pool1d", x4, 1, kernel_size, stride, padding, dilation, ceil_mode),
                    bool(ceil_mode))
     y = fn(x4).squeeze(2)
-    return (y, Tensor._wrap(fn.indices[:, :, 0], x.backend, False)) if return_indices else y
+    return (y, Tensor._wrap(fn.saved_tensors[0][:, :, 0], x.backend, False)) if return_indices else y
 
 
 def avg_pool2d(x: Tensor, kernel_size: int | Pair, stride: int | Pair | None = None, padding: int | Pair = 0,
@@ -155,11 +157,11 @@ def avg_pool2d(x: Tensor, kernel_size: int | Pair, stride: int | Pair | None = N
     of a ``ceil_mode`` window that hangs over the edge counts only up to the padded edge."""
     kernel, stride, padding, _ = _pool_args("avg_pool2d", x, 2, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is None:
-        return AvgPool2d(kernel, stride, padding, bool(count_include_pad), bool(ceil_mode))(x)
+        return AvgPool2dFunction(kernel, stride, padding, bool(count_include_pad), bool(ceil_mode))(x)
     if divisor_override == 0:
         raise ValueError("avg_pool2d: divisor_override must not be zero")
     # the window sums (padding adds zeros) = the count_include_pad means times their divisors, then / override
-    y = AvgPool2d(kernel, stride, padding, True, bool(ceil_mode))(x)
+    y = AvgPool2dFunction(kernel, stride, padding, True, bool(ceil_mode))(x)
     return y * (_window_sizes(x, y.shape, kernel, stride, padding) / divisor_override)
 
 
@@ -168,7 +170,7 @@ def avg_pool1d(x: Tensor, kernel_size: int, stride: int | None = None, padding: 
     """1-d average pooling of x (N, C, L): avg_pool2d on (N, C, 1, L)."""
     x4 = _unsqueeze_1d("avg_pool1d", x)
     kernel, stride, padding, _ = _pool_args("avg_pool1d", x4, 1, kernel_size, stride, padding, 1, ceil_mode)
-    return AvgPool2d(kernel, stride, padding, bool(count_include_pad), bool(ceil_mode))(x4).squeeze(2)
+    return AvgPool2dFunction(kernel, stride, padding, bool(count_include_pad), bool(ceil_mode))(x4).squeeze(2)
 
 
 def _window_sizes(x: Tensor, y_shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair) -> Tensor:
@@ -211,7 +213,7 @@ def adaptive_avg_pool2d(x: Tensor, output_size: int | tuple[int | None, int | No
         raise shape_error("adaptive_avg_pool2d", x.shape, expected="a 4-d input (N, C, H, W)")
     (H, W), (OH, OW) = x.shape[2:], _adaptive_sizes("adaptive_avg_pool2d", x, output_size, 2)
     if H % OH == 0 and W % OW == 0:  # equal windows: a plain average pool, one kernel call
-        return AvgPool2d((H // OH, W // OW), (H // OH, W // OW), (0, 0), True)(x)
+        return AvgPool2dFunction((H // OH, W // OW), (H // OH, W // OW), (0, 0), True)(x)
     return matmul(matmul(_averaging_matrix(H, OH, x), x), _averaging_matrix(W, OW, x).mT)
 
 

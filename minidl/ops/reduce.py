@@ -207,11 +207,11 @@ class Prod(Function):
         after = xp.flip(xp.cumprod(xp.flip(xp.concatenate([flat, ones], axis=ax), axis=ax), axis=ax), axis=ax)
         n = flat.shape[ax]
         others = xp.take(before, range(n), axis=ax) * xp.take(after, range(1, n + 1), axis=ax)
-        return g * Tensor._wrap(others.reshape(a.shape), self.backend, False)
+        return g * self.wrap(others.reshape(a.shape))
 
     def output_value(self) -> Tensor:
         x = self.inputs[0]
-        return Tensor._wrap(x.array.prod(axis=self.axis, keepdims=self.keepdims), self.backend, False)
+        return self.wrap(x.array.prod(axis=self.axis, keepdims=self.keepdims))
 
 
 def prod(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:

@@ -13,7 +13,7 @@ from minidl.autograd import Function
 from minidl.tensor import Tensor
 
 
-class Softmax(Function):
+class SoftmaxFunction(Function):
     uses_outputs = True  # backward reads self.output()
 
     def __init__(self, axis: int) -> None:
@@ -28,7 +28,7 @@ class Softmax(Function):
         return gyy - y * gyy.sum(self.axis, keepdims=True)
 
 
-class LogSoftmax(Function):
+class LogSoftmaxFunction(Function):
     uses_outputs = True  # backward reads self.output()
 
     def __init__(self, axis: int) -> None:
@@ -43,9 +43,9 @@ class LogSoftmax(Function):
 
 def softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
     """Softmax along ``axis`` (default: the last)."""
-    return Softmax(axis if dim is None else dim)(x)
+    return SoftmaxFunction(axis if dim is None else dim)(x)
 
 
 def log_softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
     """log(softmax(x)) along ``axis``, computed without forming softmax (no log(0))."""
-    return LogSoftmax(axis if dim is None else dim)(x)
+    return LogSoftmaxFunction(axis if dim is None else dim)(x)
