@@ -37,6 +37,8 @@ def accumulation_dtype(dtype: Any) -> Any:
 KERNELS: tuple[str, ...] = (
     # linear algebra
     "matmul",
+    # special functions
+    "erf",
     # softmax family
     "softmax",
     "log_softmax",
@@ -114,6 +116,10 @@ class Backend:
     # ---- kernels ----
     def matmul(self, a: Any, b: Any) -> Any:
         """Batched matrix product of two arrays with ndim >= 2 (numpy broadcasting of batch dims)."""
+        raise NotImplementedError
+
+    def erf(self, x: Any) -> Any:
+        """The error function ``2/sqrt(pi) int_0^x e^(-t^2) dt``, elementwise, in ``x``'s dtype."""
         raise NotImplementedError
 
     def softmax(self, x: Any, axis: int) -> Any:
@@ -208,7 +214,7 @@ class Backend:
 
     # ---- pooling: x (N, C, H, W); padding never wins a max and counts as zeros in an average ----
     # Output size per axis as PyTorch: (n + 2p - d(k-1) - 1) / s + 1, rounded down, or up with ceil_mode
-    # (the last window must start inside the input or the left padding): ``numpy_backend.pool_out_size``.
+    # (the last window must start inside the input or the left padding): ``shapes.pool_out_size``.
     def maxpool2d_forward(self, x: Any, kernel_size: tuple[int, int], stride: tuple[int, int],
                           padding: tuple[int, int], dilation: tuple[int, int] = (1, 1),
                           ceil_mode: bool = False) -> tuple[Any, Any]:

@@ -22,7 +22,8 @@ import cupy  # at import, so that a missing package names the `cupy` extra (see 
 import numpy
 
 from minidl.backends.cuda_kernels.flash_state import FlashState
-from minidl.backends.numpy_backend import NumpyBackend, pool_out_size
+from minidl.backends.numpy_backend import NumpyBackend
+from minidl.backends.shapes import conv_out_size, fits, flash_shapes, pool_out_size, rows
 from minidl.errors import BackendUnavailableError
 from minidl.kernel_files import kernel_dir, kernel_source
 
@@ -92,20 +93,22 @@ class CupyBackend(NumpyBackend):
         blocks = max(1, min(-(-n // ELEMENT_THREADS), MAX_BLOCKS))
         self.launch(source, name, dtype, (blocks,), (ELEMENT_THREADS,), args)
 
-    def _rows(self, x: Any, axis: int) -> Any | None:
-        """``x`` as a C-contiguous (rows, last axis) float32/float64 array, or None when the kernels don't apply."""
-        if x.ndim == 0 or x.size == 0 or axis not in (-1, x.ndim - 1) or _suffix(x.dtype) is None:
-            return None
-        return cupy.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    # ---- special functions ----
+    def erf(self, x):
+        try:
+            from cupyx.scipy.special import erf  # CuPy's elementwise CUDA kernel
+        except ImportError:  # a CuPy build without cupyx.scipy: the reference's array formulas
+            return super().erf(x)
+        return erf(x).astype(x.dtype, copy=False)
 
     # ---- softmax family: one block per row, max/sum reductions in registers and shared memory ----
     def _softmax_rows(self, x: Any, axis: int, which: str) -> Any | None:
-        rows = self._rows(x, axis)
-        if rows is None:
+        x2 = rows(cupy, x, axis)
+        if x2 is None:
             return None
-        out = cupy.empty_like(rows)
-        n, d = rows.shape
-        self.launch("softmax.cu", which, x.dtype, (n,), (row_threads(d),), (rows, out, numpy.int32(d)))
+        out = cupy.empty_like(x2)
+        n, d = x2.shape
+        self.launch("softmax.cu", which, x.dtype, (n,), (row_threads(d),), (x2, out, numpy.int32(d)))
         return out.reshape(x.shape)
 
     def softmax(self, x, axis):
@@ -118,7 +121,7 @@ class CupyBackend(NumpyBackend):
 
     # ---- losses: softmax and cross-entropy fused; only lse (one number per row) is kept ----
     def softmax_cross_entropy(self, x, target, ignore_index):
-        if not _fits(x, ndim=2):
+        if not fits(x, ndim=2):
             return super().softmax_cross_entropy(x, target, ignore_index)
         x, target = cupy.ascontiguousarray(x), cupy.ascontiguousarray(target, dtype=cupy.int64)
         n, c = x.shape
@@ -128,7 +131,7 @@ class CupyBackend(NumpyBackend):
         return loss, lse
 
     def softmax_cross_entropy_backward(self, x, target, lse, gloss, ignore_index):
-        if not _fits(x, ndim=2):
+        if not fits(x, ndim=2):
             return super().softmax_cross_entropy_backward(x, target, lse, gloss, ignore_index)
         x, target = cupy.ascontiguousarray(x), cupy.ascontiguousarray(target, dtype=cupy.int64)
         lse, gloss = (cupy.ascontiguousarray(a, dtype=x.dtype) for a in (lse, gloss))
@@ -182,19 +185,19 @@ class CupyBackend(NumpyBackend):
 
     # ---- convolution: im2col/col2im as gathers (conv2d_* inherit the reference: im2col + cuBLAS matmul) ----
     def im2col(self, x, kernel_size, stride, padding, dilation):
-        if not _fits(x, ndim=4):
+        if not fits(x, ndim=4):
             return super().im2col(x, kernel_size, stride, padding, dilation)
         x = cupy.ascontiguousarray(x)
         N, C, H, W = x.shape
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-        OH, OW = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        OH, OW = conv_out_size(H, kh, sh, ph, dh), conv_out_size(W, kw, sw, pw, dw)
         cols = cupy.empty((N, C, kh, kw, OH, OW), dtype=x.dtype)
         geometry = tuple(numpy.int32(v) for v in (N, C, H, W, kh, kw, OH, OW, sh, sw, ph, pw, dh, dw))
         self.launch_elementwise("im2col.cu", "im2col", x.dtype, cols.size, (x, cols, *geometry))
         return cols
 
     def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
-        if not _fits(cols, ndim=6):
+        if not fits(cols, ndim=6):
             return super().col2im(cols, x_shape, kernel_size, stride, padding, dilation)
         cols = cupy.ascontiguousarray(cols)
         N, C, H, W = x_shape
@@ -207,7 +210,7 @@ class CupyBackend(NumpyBackend):
 
     # ---- pooling ----
     def maxpool2d_forward(self, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False):
-        if not _fits(x, ndim=4) or tuple(dilation) != (1, 1):  # maxpool2d.cu has no dilation: the reference does it
+        if not fits(x, ndim=4) or tuple(dilation) != (1, 1):  # maxpool2d.cu has no dilation: the reference does it
             return super().maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
         x = cupy.ascontiguousarray(x)
         N, C, H, W = x.shape
@@ -221,7 +224,7 @@ class CupyBackend(NumpyBackend):
         return y, indices
 
     def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1)):
-        if not _fits(gy, ndim=4):  # a scatter at the indices: the same for any dilation
+        if not fits(gy, ndim=4):  # a scatter at the indices: the same for any dilation
             return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding, dilation)
         gy, indices = cupy.ascontiguousarray(gy), cupy.ascontiguousarray(indices, dtype=cupy.int64)
         N, C, H, W = x_shape
@@ -233,7 +236,7 @@ class CupyBackend(NumpyBackend):
 
     # ---- layer norm: one block per row for the statistics and dx, one thread per column for dw, db ----
     def layer_norm_forward(self, x, weight, bias, eps):
-        if not _fits(x, ndim=2):
+        if not fits(x, ndim=2):
             return super().layer_norm_forward(x, weight, bias, eps)
         x = cupy.ascontiguousarray(x)
         n, d = x.shape
@@ -247,7 +250,7 @@ class CupyBackend(NumpyBackend):
         return y, mean, rstd
 
     def layer_norm_backward(self, gy, x, weight, mean, rstd):
-        if not _fits(x, ndim=2):
+        if not fits(x, ndim=2):
             return super().layer_norm_backward(gy, x, weight, mean, rstd)
         gy, x = cupy.ascontiguousarray(gy, dtype=x.dtype), cupy.ascontiguousarray(x)
         mean, rstd = cupy.ascontiguousarray(mean, dtype=x.dtype), cupy.ascontiguousarray(rstd, dtype=x.dtype)
@@ -265,7 +268,7 @@ class CupyBackend(NumpyBackend):
 
     # ---- recurrent cells: everything after the gate matmuls in one kernel per step ----
     def lstm_cell_forward(self, z, c_prev):
-        if not _fits(z, ndim=2):
+        if not fits(z, ndim=2):
             return super().lstm_cell_forward(z, c_prev)
         z, c_prev = cupy.ascontiguousarray(z), cupy.ascontiguousarray(c_prev, dtype=z.dtype)
         B, H = c_prev.shape
@@ -275,7 +278,7 @@ class CupyBackend(NumpyBackend):
         return h, c, acts
 
     def lstm_cell_backward(self, gh, gc, acts, c_prev, c):
-        if not _fits(acts, ndim=2):
+        if not fits(acts, ndim=2):
             return super().lstm_cell_backward(gh, gc, acts, c_prev, c)
         gh, gc, c_prev, c = (cupy.ascontiguousarray(a, dtype=acts.dtype) for a in (gh, gc, c_prev, c))
         acts = cupy.ascontiguousarray(acts)
@@ -286,7 +289,7 @@ class CupyBackend(NumpyBackend):
         return gz, gc_prev
 
     def gru_cell_forward(self, a, b, h_prev):
-        if not _fits(a, ndim=2):
+        if not fits(a, ndim=2):
             return super().gru_cell_forward(a, b, h_prev)
         a, b = cupy.ascontiguousarray(a), cupy.ascontiguousarray(b, dtype=a.dtype)
         h_prev = cupy.ascontiguousarray(h_prev, dtype=a.dtype)
@@ -297,7 +300,7 @@ class CupyBackend(NumpyBackend):
         return h, acts
 
     def gru_cell_backward(self, gh, acts, h_prev):
-        if not _fits(acts, ndim=2):
+        if not fits(acts, ndim=2):
             return super().gru_cell_backward(gh, acts, h_prev)
         acts = cupy.ascontiguousarray(acts)
         gh, h_prev = (cupy.ascontiguousarray(a, dtype=acts.dtype) for a in (gh, h_prev))
@@ -309,19 +312,8 @@ class CupyBackend(NumpyBackend):
         return ga, gb, gh_prev
 
     # ---- attention: online softmax, the (L, S) score matrix never exists ----
-    def _flash_shapes(self, q, k, v, mask, keep) -> tuple[int, int, int, int] | None:
-        """(BH, L, S, E) when the flash kernels apply (no mask, no dropout, equal batch dims and head sizes)."""
-        if mask is not None or keep is not None or not all(_fits(a) for a in (q, k, v)) or q.ndim < 2:
-            return None
-        if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2] and q.shape[-1] == k.shape[-1] == v.shape[-1]):
-            return None
-        if not (k.shape[-2] == v.shape[-2] and 0 < q.shape[-1] <= ATTN_MAX_D and k.shape[-2] > 0):
-            return None
-        bh = int(numpy.prod(q.shape[:-2], dtype=numpy.int64))
-        return bh, q.shape[-2], k.shape[-2], q.shape[-1]
-
     def attention_forward(self, q, k, v, mask, scale, is_causal, keep):
-        shapes = self._flash_shapes(q, k, v, mask, keep)
+        shapes = flash_shapes(q, k, v, mask, keep, ATTN_MAX_D)
         if shapes is None:
             return super().attention_forward(q, k, v, mask, scale, is_causal, keep)
         BH, L, S, E = shapes
@@ -337,7 +329,7 @@ class CupyBackend(NumpyBackend):
     def attention_backward(self, gout, q, k, v, out, state, mask, scale, is_causal, keep):
         if not isinstance(state, FlashState):
             return super().attention_backward(gout, q, k, v, out, state, mask, scale, is_causal, keep)
-        BH, L, S, E = self._flash_shapes(q, k, v, mask, keep)
+        BH, L, S, E = flash_shapes(q, k, v, mask, keep, ATTN_MAX_D)
         q3, k3, v3, o3, g3 = (cupy.ascontiguousarray(a, dtype=q.dtype).reshape(BH, -1, E)
                               for a in (q, k, v, out, gout))
         t, bk = q.dtype.type, _attention_tile(E, q.dtype)
@@ -353,11 +345,6 @@ class CupyBackend(NumpyBackend):
         self.launch("attention.cu", "attention_backward_dkdv", q.dtype, (-(-S // ATTN_THREADS), BH),
                     (ATTN_THREADS,), (q3, k3, v3, g3, state.lse, delta, gk, gv, *common), shared_mem=shared)
         return gq.reshape(q.shape), gk.reshape(k.shape), gv.reshape(v.shape)
-
-
-def _fits(x: Any, ndim: int | None = None) -> bool:
-    """True when the CUDA C kernels handle ``x``: float32/float64, non-empty, and ``ndim`` dims if given."""
-    return _suffix(x.dtype) is not None and x.size > 0 and (ndim is None or x.ndim == ndim)
 
 
 def _attention_tile(head_dim: int, dtype: Any) -> int:

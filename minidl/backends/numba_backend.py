@@ -33,7 +33,8 @@ from minidl.backends.numba_kernels import pool as pool_kernels
 from minidl.backends.numba_kernels import rnn as rnn_kernels
 from minidl.backends.numba_kernels import scatter as scatter_kernels
 from minidl.backends.numba_kernels import softmax as softmax_kernels
-from minidl.backends.numpy_backend import NumpyBackend, pool_out_size
+from minidl.backends.numpy_backend import NumpyBackend
+from minidl.backends.shapes import pool_out_size
 
 # Below this much work (elements touched, ~0.5 ns each), waking the worker threads (~100 us with the workqueue
 # layer on the 2-core development machine, measured) costs more than the second thread saves.

@@ -33,12 +33,9 @@ from minidl.backends.cuda_kernels import (
 from minidl.backends.cuda_kernels import softmax as softmax_kernels
 from minidl.backends.cuda_kernels._common import SIMULATED
 from minidl.backends.cuda_kernels.flash_state import FlashState
-from minidl.backends.numpy_backend import NumpyBackend, pool_out_size
+from minidl.backends.numpy_backend import NumpyBackend
+from minidl.backends.shapes import conv_out_size, fits, flash_shapes, pool_out_size, rows
 from minidl.errors import BackendUnavailableError
-
-
-def _float(x: Any) -> bool:
-    return x.dtype in (numpy.float32, numpy.float64) and x.size > 0
 
 
 class NumbaCudaBackend(NumpyBackend):
@@ -70,23 +67,17 @@ class NumbaCudaBackend(NumpyBackend):
         if not SIMULATED:
             cuda.synchronize()
 
-    def _rows(self, x: Any, axis: int) -> Any | None:
-        """``x`` as a C-contiguous (rows, last axis) array, or None when the row kernels don't apply."""
-        if x.ndim == 0 or not _float(x) or axis not in (-1, x.ndim - 1):
-            return None
-        return self.xp.ascontiguousarray(x).reshape(-1, x.shape[-1])
-
     def _c(self, a: Any, dtype: Any = None) -> Any:
         """A C-contiguous array (a copy only where needed)."""
         return self.xp.ascontiguousarray(a, dtype=dtype)
 
     # ---- softmax family ----
     def _softmax(self, x: Any, axis: int, log: bool) -> Any | None:
-        rows = self._rows(x, axis)
-        if rows is None:
+        x2 = rows(self.xp, x, axis)
+        if x2 is None:
             return None
-        out = self.xp.empty_like(rows)
-        softmax_kernels.softmax_rows(rows, out, log)
+        out = self.xp.empty_like(x2)
+        softmax_kernels.softmax_rows(x2, out, log)
         return out.reshape(x.shape)
 
     def softmax(self, x, axis):
@@ -99,7 +90,7 @@ class NumbaCudaBackend(NumpyBackend):
 
     # ---- losses ----
     def softmax_cross_entropy(self, x, target, ignore_index):
-        if not _fits(x, 2):
+        if not fits(x, 2):
             return super().softmax_cross_entropy(x, target, ignore_index)
         x, target = self._c(x), self._c(target, self.xp.int64)
         loss, lse = self.xp.empty(x.shape[0], x.dtype), self.xp.empty(x.shape[0], x.dtype)
@@ -107,7 +98,7 @@ class NumbaCudaBackend(NumpyBackend):
         return loss, lse
 
     def softmax_cross_entropy_backward(self, x, target, lse, gloss, ignore_index):
-        if not _fits(x, 2):
+        if not fits(x, 2):
             return super().softmax_cross_entropy_backward(x, target, lse, gloss, ignore_index)
         x, target = self._c(x), self._c(target, self.xp.int64)
         gx = self.xp.empty_like(x)
@@ -116,7 +107,7 @@ class NumbaCudaBackend(NumpyBackend):
 
     # ---- embedding ----
     def embedding_backward(self, indices, grad, num_embeddings, padding_idx):
-        if not _float(grad):
+        if not fits(grad):
             return super().embedding_backward(indices, grad, num_embeddings, padding_idx)
         d = grad.shape[-1]
         gw = self.xp.zeros((num_embeddings, d), dtype=grad.dtype)
@@ -128,7 +119,7 @@ class NumbaCudaBackend(NumpyBackend):
     # ---- optimizers ----
     def sgd_update(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize):
         arrays = [param, grad] + ([] if momentum_buffer is None else [momentum_buffer])
-        if not _float(param) or not all(a.dtype == param.dtype and a.flags.c_contiguous for a in arrays):
+        if not fits(param) or not all(a.dtype == param.dtype and a.flags.c_contiguous for a in arrays):
             return super().sgd_update(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
                                       maximize)
         first = momentum != 0 and momentum_buffer is None
@@ -140,7 +131,7 @@ class NumbaCudaBackend(NumpyBackend):
     def adam_update(self, param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled,
                     max_exp_avg_sq=None, maximize=False):
         arrays = [param, grad, exp_avg, exp_avg_sq] + ([] if max_exp_avg_sq is None else [max_exp_avg_sq])
-        if not _float(param) or not all(a.dtype == param.dtype and a.flags.c_contiguous for a in arrays):
+        if not fits(param) or not all(a.dtype == param.dtype and a.flags.c_contiguous for a in arrays):
             return super().adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
                                        decoupled, max_exp_avg_sq, maximize)
         flat = [a.reshape(-1) for a in arrays]  # views: the kernel writes through them
@@ -149,17 +140,17 @@ class NumbaCudaBackend(NumpyBackend):
 
     # ---- convolution ----
     def im2col(self, x, kernel_size, stride, padding, dilation):
-        if not _fits(x, 4):
+        if not fits(x, 4):
             return super().im2col(x, kernel_size, stride, padding, dilation)
         N, C, H, W = x.shape
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-        OH, OW = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        OH, OW = conv_out_size(H, kh, sh, ph, dh), conv_out_size(W, kw, sw, pw, dw)
         cols = self.xp.empty((N, C, kh, kw, OH, OW), dtype=x.dtype)
         im2col.im2col(self._c(x), cols, stride, padding, dilation)
         return cols
 
     def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
-        if not _fits(cols, 6):
+        if not fits(cols, 6):
             return super().col2im(cols, x_shape, kernel_size, stride, padding, dilation)
         x = self.xp.empty(x_shape, dtype=cols.dtype)
         im2col.col2im(self._c(cols), x, stride, padding, dilation)
@@ -167,7 +158,7 @@ class NumbaCudaBackend(NumpyBackend):
 
     # ---- pooling ----
     def maxpool2d_forward(self, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False):
-        if not _fits(x, 4) or tuple(dilation) != (1, 1):  # the kernel has no dilation: the reference does it
+        if not fits(x, 4) or tuple(dilation) != (1, 1):  # the kernel has no dilation: the reference does it
             return super().maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
         N, C, H, W = x.shape
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
@@ -178,7 +169,7 @@ class NumbaCudaBackend(NumpyBackend):
         return y, indices
 
     def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1)):
-        if not _fits(gy, 4):  # a scatter at the indices: the same for any dilation
+        if not fits(gy, 4):  # a scatter at the indices: the same for any dilation
             return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding, dilation)
         gx = self.xp.zeros(x_shape, dtype=gy.dtype)
         pool.maxpool2d_backward(self._c(gy), self._c(indices, self.xp.int64), gx)
@@ -186,7 +177,7 @@ class NumbaCudaBackend(NumpyBackend):
 
     # ---- layer norm ----
     def layer_norm_forward(self, x, weight, bias, eps):
-        if not _fits(x, 2):
+        if not fits(x, 2):
             return super().layer_norm_forward(x, weight, bias, eps)
         x = self._c(x)
         y = self.xp.empty_like(x)
@@ -197,7 +188,7 @@ class NumbaCudaBackend(NumpyBackend):
         return y, mean, rstd
 
     def layer_norm_backward(self, gy, x, weight, mean, rstd):
-        if not _fits(x, 2):
+        if not fits(x, 2):
             return super().layer_norm_backward(gy, x, weight, mean, rstd)
         x = self._c(x)
         gy, mean, rstd = (self._c(a, x.dtype) for a in (gy, mean, rstd))
@@ -211,7 +202,7 @@ class NumbaCudaBackend(NumpyBackend):
 
     # ---- recurrent cells ----
     def lstm_cell_forward(self, z, c_prev):
-        if not _fits(z, 2):
+        if not fits(z, 2):
             return super().lstm_cell_forward(z, c_prev)
         z, c_prev = self._c(z), self._c(c_prev, z.dtype)
         h, c, acts = self.xp.empty_like(c_prev), self.xp.empty_like(c_prev), self.xp.empty_like(z)
@@ -219,7 +210,7 @@ class NumbaCudaBackend(NumpyBackend):
         return h, c, acts
 
     def lstm_cell_backward(self, gh, gc, acts, c_prev, c):
-        if not _fits(acts, 2):
+        if not fits(acts, 2):
             return super().lstm_cell_backward(gh, gc, acts, c_prev, c)
         acts = self._c(acts)
         gh, gc, c_prev, c = (self._c(a, acts.dtype) for a in (gh, gc, c_prev, c))
@@ -228,7 +219,7 @@ class NumbaCudaBackend(NumpyBackend):
         return gz, gc_prev
 
     def gru_cell_forward(self, a, b, h_prev):
-        if not _fits(a, 2):
+        if not fits(a, 2):
             return super().gru_cell_forward(a, b, h_prev)
         a = self._c(a)
         b, h_prev = self._c(b, a.dtype), self._c(h_prev, a.dtype)
@@ -237,7 +228,7 @@ class NumbaCudaBackend(NumpyBackend):
         return h, acts
 
     def gru_cell_backward(self, gh, acts, h_prev):
-        if not _fits(acts, 2):
+        if not fits(acts, 2):
             return super().gru_cell_backward(gh, acts, h_prev)
         acts = self._c(acts)
         gh, h_prev = self._c(gh, acts.dtype), self._c(h_prev, acts.dtype)
@@ -248,17 +239,8 @@ class NumbaCudaBackend(NumpyBackend):
         return ga, gb, gh_prev
 
     # ---- attention: online softmax; the forward keeps lse (BH, L), not the (L, S) probabilities ----
-    def _flash_shapes(self, q, k, v, mask, keep) -> tuple[int, int, int, int] | None:
-        if mask is not None or keep is not None or not all(_float(a) for a in (q, k, v)) or q.ndim < 2:
-            return None
-        if not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2] and q.shape[-1] == k.shape[-1] == v.shape[-1]):
-            return None
-        if not (k.shape[-2] == v.shape[-2] and q.shape[-1] <= attention.MAX_D):
-            return None
-        return int(numpy.prod(q.shape[:-2], dtype=numpy.int64)), q.shape[-2], k.shape[-2], q.shape[-1]
-
     def attention_forward(self, q, k, v, mask, scale, is_causal, keep):
-        shapes = self._flash_shapes(q, k, v, mask, keep)
+        shapes = flash_shapes(q, k, v, mask, keep, attention.MAX_D)
         if shapes is None:
             return super().attention_forward(q, k, v, mask, scale, is_causal, keep)
         BH, L, S, E = shapes
@@ -270,13 +252,10 @@ class NumbaCudaBackend(NumpyBackend):
     def attention_backward(self, gout, q, k, v, out, state, mask, scale, is_causal, keep):
         if not isinstance(state, FlashState):
             return super().attention_backward(gout, q, k, v, out, state, mask, scale, is_causal, keep)
-        BH, L, S, E = self._flash_shapes(q, k, v, mask, keep)
+        BH, L, S, E = flash_shapes(q, k, v, mask, keep, attention.MAX_D)
         q3, k3, v3, o3, g3 = (self._c(a, q.dtype).reshape(BH, -1, E) for a in (q, k, v, out, gout))
         gq, gk, gv = self.xp.empty_like(q3), self.xp.empty_like(k3), self.xp.empty_like(v3)
         delta = self.xp.empty((BH, L), dtype=q.dtype)
         attention.attention_backward(q3, k3, v3, o3, state.lse, g3, gq, gk, gv, delta, scale, bool(is_causal))
         return gq.reshape(q.shape), gk.reshape(k.shape), gv.reshape(v.shape)
 
-
-def _fits(x: Any, ndim: int) -> bool:
-    return _float(x) and x.ndim == ndim

@@ -12,11 +12,15 @@ PyTorch does; ``accumulation_dtype`` in ``base.py`` says why. Statistics kept fo
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy
 
 from minidl.backends.base import Backend, accumulation_dtype
+from minidl.backends.shapes import conv_out_size, pool_out_size
+
+__all__ = ["NumpyBackend", "erf_array", "pool_out_size"]  # erf_array, pool_out_size: also read by minidl.ops
 
 
 class NumpyBackend(Backend):
@@ -31,6 +35,19 @@ class NumpyBackend(Backend):
         return self.xp.matmul(a, b)
 
     # ---- softmax family ----
+    def erf(self, x):
+        """float32: a rational approximation (``_erf_float32``, 1.6x faster than SciPy, which computes in
+        float64). Otherwise SciPy's C implementation for NumPy arrays when SciPy is installed; without it (or
+        for another array module) the readable pure-array version ``_erf_series``, 10x slower."""
+        if x.dtype != numpy.float32 and self.xp is numpy:
+            try:
+                from scipy.special import erf
+            except ImportError:
+                pass
+            else:
+                return erf(x).astype(x.dtype, copy=False)
+        return erf_array(self.xp, x)
+
     def softmax(self, x, axis):
         a = _widen(x)  # float16 is computed in float32 (module docstring)
         # Subtracting the max changes nothing mathematically and keeps exp() from overflowing.
@@ -200,7 +217,7 @@ class NumpyBackend(Backend):
     def im2col(self, x, kernel_size, stride, padding, dilation):
         (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
         N, C, H, W = x.shape
-        OH, OW = _out_size(H, kh, sh, padding[0], dh), _out_size(W, kw, sw, padding[1], dw)
+        OH, OW = conv_out_size(H, kh, sh, padding[0], dh), conv_out_size(W, kw, sw, padding[1], dw)
         if padding[0] or padding[1]:
             ph, pw = padding
             x = self.xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -455,21 +472,6 @@ class NumpyBackend(Backend):
         gs *= scale
         return xp.matmul(gs, k), xp.matmul(xp.swapaxes(gs, -1, -2), q), gv
 
-def _out_size(n: int, k: int, s: int, p: int, d: int) -> int:
-    """Output length of a window of size k (dilation d) sliding with stride s over n + 2p values."""
-    return (n + 2 * p - d * (k - 1) - 1) // s + 1
-
-
-def pool_out_size(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
-    """Pooling output length, as PyTorch: floor (or with ``ceil_mode`` ceil) of (n + 2p - d(k-1) - 1) / s, plus 1;
-    in ceil_mode the last window must still start inside the input or the left padding."""
-    span = n + 2 * p - d * (k - 1) - 1
-    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= n + p:
-        out -= 1
-    return out
-
-
 def _overhang(n: int, out: int, k: int, s: int, p: int, d: int) -> int:
     """How far the last of ``out`` windows reaches past the padded input (only ever > 0 in ceil_mode)."""
     return max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p))
@@ -483,3 +485,66 @@ def _widen(x: Any) -> Any:
 def _channel_axes(x: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Batch norm reduces over every axis but the channel axis 1; (axes, shape to broadcast (C,) against x)."""
     return (0, *range(2, x.ndim)), (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def erf_array(xp: Any, x: Any) -> Any:
+    """erf of an array of the array module ``xp`` with array formulas only: ``_erf_float32`` for float32,
+    ``_erf_series`` (about 1e-15) for the rest; the result has ``x``'s dtype."""
+    if x.dtype == xp.float32:
+        return _erf_float32(xp, x)
+    return _erf_series(xp, x).astype(x.dtype, copy=False)
+
+
+def _erf_series(xp: Any, x: Any) -> Any:
+    """erf of an array, vectorised, to about 1e-15 (float64):
+
+    * |x| < 2: the series  erf(x) = 2/sqrt(pi) x e^(-x^2) sum_n (2x^2)^n / (1*3*...*(2n+1)),
+      whose terms are all positive (no cancellation), evaluated in nested (Horner) form;
+    * |x| >= 2: the continued fraction  erfc(x) = e^(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))).
+    """
+    z = xp.abs(x)
+    out = xp.empty_like(z)
+    small = z < 2
+    zs = z[small]
+    two_z2 = 2 * zs * zs
+    s = xp.ones_like(zs)
+    for k in range(32, 0, -1):  # 32 terms reach double precision for |x| < 2
+        s = 1 + s * two_z2 / (2 * k + 1)
+    out[small] = _TWO_OVER_SQRT_PI * zs * xp.exp(-zs * zs) * s
+    zl = z[~small]
+    f = zl.copy()
+    for k in range(40, 0, -1):  # 40 levels of the fraction reach double precision for |x| >= 2
+        f = zl + (k / 2) / f
+    out[~small] = 1 - xp.exp(-zl * zl) / (math.sqrt(math.pi) * f)
+    return xp.sign(x) * out
+
+
+# erf(x) ~= x P(x^2) / Q(x^2) on [-4, 4]: the minimax rational approximation of Eigen's
+# ``generic_fast_erf_float`` (XLA uses the same). Highest power first, for Horner's rule.
+_ERF32_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
+            -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02)
+_ERF32_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03,
+            -1.42647390514189e-02)
+
+
+def _erf_float32(xp: Any, x: Any) -> Any:
+    """erf of a float32 array: x P(x^2) / Q(x^2) with x clamped to [-4, 4] (beyond, erf is +-1 in
+    float32). Twelve multiply-adds and a division, all in float32, in place: on (16, 64, 512), 6.4 ms
+    against SciPy's 10.2 ms (interleaved) and 63 ms for the float64 series; within 4.5e-7 of the
+    exact erf (measured against ``math.erf`` on 2M points)."""
+    x = xp.clip(x, -4.0, 4.0)
+    x2 = x * x
+    p = xp.full_like(x, _ERF32_P[0])
+    for c in _ERF32_P[1:]:
+        p *= x2
+        p += xp.float32(c)
+    q = xp.full_like(x, _ERF32_Q[0])
+    for c in _ERF32_Q[1:]:
+        q *= x2
+        q += xp.float32(c)
+    p *= x
+    p /= q
+    return p

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from minidl.backends.cuda_kernels import adam, attention, cross_entropy, embedding, im2col, layer_norm, pool, rnn_cells
+from minidl.backends.shapes import conv_out_size
 
 
 def close(got, want, what: str, tol: float = 1e-10) -> None:
@@ -72,7 +73,7 @@ def check_layer_norm(rng: np.random.Generator) -> None:
 def check_maxpool2d(rng: np.random.Generator) -> None:
     x = rng.permutation(2 * 2 * 5 * 6).reshape(2, 2, 5, 6).astype(float)  # distinct values: no ties
     (kh, kw), (sh, sw), (ph, pw) = (3, 2), (2, 1), (1, 1)
-    oh_n, ow_n = (5 + 2 * ph - kh) // sh + 1, (6 + 2 * pw - kw) // sw + 1
+    oh_n, ow_n = conv_out_size(5, kh, sh, ph, 1), conv_out_size(6, kw, sw, pw, 1)
     y, arg = np.empty((2, 2, oh_n, ow_n)), np.empty((2, 2, oh_n, ow_n), np.int64)
     pool.maxpool2d_forward(x, y, arg, (kh, kw), (sh, sw), (ph, pw))
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
@@ -161,7 +162,7 @@ def check_gru_cell(rng: np.random.Generator) -> None:
 def check_im2col(rng: np.random.Generator) -> None:
     N, C, H, W, kh, kw = 2, 2, 5, 6, 2, 3
     (sh, sw), (ph, pw), (dh, dw) = (2, 1), (1, 2), (2, 1)
-    OH, OW = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    OH, OW = conv_out_size(H, kh, sh, ph, dh), conv_out_size(W, kw, sw, pw, dw)
     x, cols = rng.standard_normal((N, C, H, W)), np.empty((N, C, kh, kw, OH, OW))
     im2col.im2col(x, cols, (sh, sw), (ph, pw), (dh, dw))
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))

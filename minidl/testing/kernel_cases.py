@@ -151,6 +151,7 @@ def _conv_args(r, t, xs, ws, geometry, which):
 # ----------------------------------------------------------------------------------------- the tiny rows
 _TINY: list[KernelCase] = [
     KernelCase("matmul", lambda r, t: (normal(r, t, 2, 3, 4), normal(r, t, 4, 5)), "broadcast batch"),
+    KernelCase("erf", lambda r, t: (normal(r, t, 3, 50, scale=2),), tol={"float32": (1e-6, 5e-7)}),
     KernelCase("softmax", lambda r, t: (normal(r, t, 3, 5, scale=3), -1), "3x5"),
     KernelCase("softmax", lambda r, t: (normal(r, t, 2, 2, 70, scale=3), -1), "rows longer than a block"),
     KernelCase("softmax", lambda r, t: (normal(r, t, 4, 3), 0), "axis 0 (reference fallback)"),
@@ -290,6 +291,7 @@ def _bench(size: str) -> list[KernelCase]:
 
     return [
         row("matmul", lambda r, t: (normal(r, t, n, n), normal(r, t, n, n)), 2.0 * n**3),
+        row("erf", lambda r, t: (normal(r, t, rows, d),)),
         row("softmax", lambda r, t: (normal(r, t, rows, d), -1)),
         row("log_softmax", lambda r, t: (normal(r, t, rows, d), -1)),
         row("logsumexp", lambda r, t: (normal(r, t, rows, d), (1,), False)),
