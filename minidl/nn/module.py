@@ -13,7 +13,7 @@ over that tree. The three registries are plain dicts, so the order is always def
 
 Hooks (``register_forward_pre_hook``, ``register_forward_hook``, ``register_full_backward_hook``)
 let you look at what flows through a module without editing it; calling a module that has none
-costs four empty-dict checks.
+costs one attribute check.
 
 ```pycon
 >>> import minidl, minidl.nn as nn
@@ -35,6 +35,7 @@ minidl.Size([3, 2])
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -179,12 +180,13 @@ class Module:
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_backward_hooks", OrderedDict())
+        object.__setattr__(self, "_has_hooks", False)  # any of the four above non-empty: one check per call
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}: subclasses of Module must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks:
+        if self._has_hooks:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
 
@@ -238,12 +240,20 @@ class Module:
         """
         return self._add_hook(self._backward_hooks, hook, prepend)
 
-    @staticmethod
-    def _add_hook(hooks: OrderedDict[int, Any], value: Any, prepend: bool) -> RemovableHandle:
-        handle = RemovableHandle(hooks)
+    def _add_hook(self, hooks: OrderedDict[int, Any], value: Any, prepend: bool) -> RemovableHandle:
+        module = weakref.ref(self)  # the handle must not keep the module alive
+
+        def on_remove() -> None:
+            m = module()
+            if m is not None:
+                object.__setattr__(m, "_has_hooks", bool(m._forward_pre_hooks or m._forward_hooks
+                                                         or m._backward_pre_hooks or m._backward_hooks))
+
+        handle = RemovableHandle(hooks, on_remove)
         hooks[handle.id] = value
         if prepend:
             hooks.move_to_end(handle.id, last=False)
+        object.__setattr__(self, "_has_hooks", True)
         return handle
 
     def _call_with_hooks(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
