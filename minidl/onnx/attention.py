@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from minidl.onnx.graph import host
 from minidl.tensor import Tensor
 
 
@@ -50,7 +51,6 @@ def _project(g: Any, x: str, w: Any, b: Any, name: str) -> str:
 
 
 def multihead_attention(tr: Any, m: Any, path: str, a: dict[str, Any], out: Any) -> tuple[str, str | None]:
-    from minidl.onnx.trace import host
 
     g, query, key = tr.g, a["query"], a["key"]
     dtype = np.dtype(query.dtype)

@@ -106,3 +106,8 @@ def reshape_target(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> lis
     if i < len(target) and 0 not in out_shape:
         target[i] = -1
     return target
+
+
+def host(t: Any) -> np.ndarray:
+    """A tensor's values as a numpy array (whatever its backend)."""
+    return np.asarray(t.backend.to_numpy(t.array))

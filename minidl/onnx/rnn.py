@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from minidl.onnx.graph import host
+
 ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN_TANH": [0], "RNN_RELU": [0]}
 
 
@@ -28,7 +30,6 @@ def _reorder(a: np.ndarray, mode: str) -> np.ndarray:
 
 def recurrent(tr: Any, m: Any, path: str, a: dict[str, Any], out: Any) -> Any:
     from minidl.onnx.errors import UnsupportedOperatorError
-    from minidl.onnx.trace import host
 
     if a.get("lengths") is not None:
         raise UnsupportedOperatorError(f"minidl.onnx.export: {type(m).__name__} with lengths= has no ONNX converter "

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from minidl.onnx.errors import UnsupportedOperatorError
-from minidl.onnx.graph import Graph
+from minidl.onnx.graph import Graph, host
 from minidl.tensor import Tensor
 
 
@@ -41,11 +41,6 @@ def flatten(value: Any) -> Iterator[Any]:
     elif isinstance(value, dict):
         for v in value.values():
             yield from flatten(v)
-
-
-def host(t: Tensor) -> np.ndarray:
-    """A tensor's values as a numpy array (whatever its backend)."""
-    return np.asarray(t.backend.to_numpy(t.array))
 
 
 class Tracer:
