@@ -39,7 +39,7 @@ import numpy as np
 from minidl import fp_errors
 from minidl.backends import Backend
 from minidl.backends.base import accumulation_dtype
-from minidl.errors import AnomalyError, BackendMismatchError, DTypeError, shape_error, user_frame
+from minidl.errors import AnomalyError, BackendMismatchError, shape_error, user_frame
 from minidl.tensor import Tensor, TensorHooks
 
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("minidl_grad_enabled", default=True)
@@ -688,11 +688,6 @@ def grad(
                 f"pass allow_unused=True to get None for it"
             )
     return tuple(g if g is None or create_graph else g.detach() for g in result)
-
-
-def _require_float(op: str, t: Tensor) -> None:
-    if t.dtype.kind != "f":
-        raise DTypeError(f"{op}: only floating point tensors can require gradients, got dtype {t.dtype}")
 
 
 # --------------------------------------------------------------------------- broadcasting, undone here

@@ -18,17 +18,20 @@ that already look like a play (speaker names, line breaks, many real words).
 
 from __future__ import annotations
 
-import argparse
-import math
-import time
-
 import numpy as np
 
 import minidl
 import minidl.nn as nn
 import minidl.nn.functional as F
 from minidl import optim
-from minidl.data import CharDataset, load_shakespeare
+from minidl.examples.common import (
+    add_language_model_arguments,
+    bits_per_char,
+    parser,
+    sequence_cross_entropy,
+    shakespeare,
+    train_language_model,
+)
 
 
 class CharLSTM(nn.Module):
@@ -44,16 +47,10 @@ class CharLSTM(nn.Module):
         return self.head(out), state
 
 
-@minidl.no_grad()
-def bits_per_char(model: nn.Module, data: CharDataset, batches: int, batch_size: int, seed: int) -> float:
-    """Mean cross-entropy (in bits) over ``batches`` fixed, evenly spaced validation windows."""
-    starts = np.linspace(0, len(data) - 1, batches * batch_size).astype(np.int64)
-    total = 0.0
-    for chunk in np.split(starts, batches):
-        x, y = data.get_batch(chunk)
-        logits, _ = model(minidl.tensor(x))
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), minidl.tensor(y.reshape(-1))).item()
-    return total / batches / math.log(2)
+def loss_fn(output: tuple[minidl.Tensor, tuple], y: minidl.Tensor) -> minidl.Tensor:
+    """Cross-entropy of the logits at every position; the LSTM's final state is not needed in training."""
+    logits, _ = output
+    return sequence_cross_entropy(logits, y)
 
 
 @minidl.no_grad()
@@ -71,59 +68,30 @@ def sample(model: CharLSTM, vocab, prompt: str, length: int, temperature: float,
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(prog="python -m minidl.examples char_lstm", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--time-budget", type=float, default=240.0, help="seconds of training")
-    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke tests)")
-    parser.add_argument("--block-size", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--embed", type=int, default=128)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--val-batches", type=int, default=20)
-    parser.add_argument("--sample-length", type=int, default=400)
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    cli = parser("char_lstm", __doc__)
+    add_language_model_arguments(cli, lr=2e-3)
+    cli.add_argument("--embed", type=int, default=128)
+    cli.add_argument("--hidden", type=int, default=256)
+    args = cli.parse_args(argv)
 
-    text = load_shakespeare()
-    split = int(0.9 * len(text))
-    train = CharDataset(text[:split], args.block_size)
-    val = CharDataset(text[split:], args.block_size, vocab=train.vocab)
+    train, val = shakespeare(args.block_size)
     vocab = train.vocab
-    print(f"Shakespeare: {len(text):,} characters, {len(vocab)} distinct; {split:,} for training")
-
     minidl.manual_seed(args.seed)
     model = CharLSTM(len(vocab), args.embed, args.hidden)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     print(f"{model.num_parameters():,} parameters; training for {args.time_budget:.0f} s")
-    initial_bpc = bits_per_char(model, val, args.val_batches, args.batch_size, args.seed)
+    initial_bpc = bits_per_char(model, loss_fn, val, args.val_batches, args.batch_size)
     print(f"validation before training: {initial_bpc:.3f} bits/char")
 
-    rng, step, t0, running = np.random.default_rng(args.seed), 0, time.perf_counter(), []
-    while time.perf_counter() - t0 < args.time_budget and (args.max_steps is None or step < args.max_steps):
-        x, y = train.get_batch(rng.integers(0, len(train), args.batch_size))  # random windows
-        logits, _ = model(minidl.tensor(x))
-        loss = F.cross_entropy(logits.reshape(-1, len(vocab)), minidl.tensor(y.reshape(-1)))
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        step += 1
-        running.append(loss.item())
-        if step % 100 == 0:
-            print(f"step {step:5d}: train {np.mean(running) / math.log(2):.3f} bits/char "
-                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
-            running = []
-    train_seconds = time.perf_counter() - t0
+    budget = train_language_model(model, loss_fn, optimizer, train, args)  # minidl.train.fit on random windows
 
-    val_bpc = bits_per_char(model, val, args.val_batches, args.batch_size, args.seed)
-    print(f"validation: {val_bpc:.3f} bits/char after {step} steps ({train_seconds:.0f} s, "
-          f"{step / train_seconds:.1f} steps/s)")
+    val_bpc = bits_per_char(model, loss_fn, val, args.val_batches, args.batch_size)
+    print(f"validation: {val_bpc:.3f} bits/char after {budget.step} steps ({budget.seconds:.0f} s, "
+          f"{budget.step / budget.seconds:.1f} steps/s)")
     text_sample = sample(model, vocab, "ROMEO:\n", args.sample_length, args.temperature, args.seed)
     print("-" * 40 + "\n" + text_sample + "\n" + "-" * 40)
-    return {"val_bpc": val_bpc, "initial_val_bpc": initial_bpc, "steps": step, "train_seconds": train_seconds,
-            "sample": text_sample}
+    return {"val_bpc": val_bpc, "initial_val_bpc": initial_bpc, "steps": budget.step,
+            "train_seconds": budget.seconds, "sample": text_sample}
 
 
 if __name__ == "__main__":

@@ -25,16 +25,16 @@ by ~2 points between versions of minidl). The repository's own PyTorch notebook 
 
 from __future__ import annotations
 
-import argparse
-import time
+import math
 
 import numpy as np
 
 import minidl
 import minidl.nn as nn
-import minidl.nn.functional as F
 from minidl import optim
 from minidl.data import load_mnist1d
+from minidl.examples.common import Budget, parser
+from minidl.train import fit
 
 PAPER = {"linear": 0.32, "mlp": 0.68, "cnn": 0.94, "gru": 0.91}
 NAMES = {"linear": "logistic regression", "mlp": "MLP", "cnn": "CNN", "gru": "GRU"}
@@ -87,6 +87,23 @@ def accuracy(model: nn.Module, x: minidl.Tensor, y: np.ndarray) -> float:
     return float((model(x).argmax(1).numpy() == y).mean())
 
 
+class Report(Budget):
+    """Ends training after ``steps`` steps; prints the loss and both accuracies ``reports`` times on the way."""
+
+    def __init__(self, steps: int, data: tuple, reports: int = 6) -> None:
+        super().__init__(steps=steps)
+        self.data, self.every, self.losses = data, max(1, steps // reports), []
+
+    def on_batch_end(self, state, batch: int, logs: dict[str, float]) -> None:
+        super().on_batch_end(state, batch, logs)
+        self.losses.append(logs["loss"])
+        if self.step % self.every == 0 or self.step == self.max_steps:
+            xs, y_train, x_test, y_test = self.data
+            train_acc, test_acc = accuracy(state.model, xs, y_train), accuracy(state.model, x_test, y_test)
+            print(f"  step {self.step:5d}: loss {logs['loss']:.4f}, train acc {train_acc:.3f}, "
+                  f"test acc {test_acc:.3f} ({self.seconds:.1f} s)", flush=True)
+
+
 def train(name: str, data: tuple[np.ndarray, ...], steps: int, lr: float, batch_size: int, seed: int) -> dict:
     x_train, y_train, x_test, y_test = data
     minidl.manual_seed(seed)
@@ -94,37 +111,28 @@ def train(name: str, data: tuple[np.ndarray, ...], steps: int, lr: float, batch_
     optimizer = optim.Adam(model.parameters(), lr=lr)
     xs, ys, x_test_t = minidl.tensor(x_train), minidl.tensor(y_train), minidl.tensor(x_test)
     print(f"{NAMES[name]}: {model.num_parameters():,} parameters", flush=True)
-    t0 = time.perf_counter()
-    first_loss = None
-    for step in range(1, steps + 1):
-        start = ((step - 1) * batch_size) % len(x_train)  # batches in order, as the paper's train.py
-        x, y = xs[start:start + batch_size], ys[start:start + batch_size]
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        first_loss = loss.item() if first_loss is None else first_loss
-        if step % max(1, steps // 6) == 0 or step == steps:
-            print(f"  step {step:5d}: loss {loss.item():.4f}, train acc {accuracy(model, xs, y_train):.3f}, "
-                  f"test acc {accuracy(model, x_test_t, y_test):.3f} ({time.perf_counter() - t0:.1f} s)", flush=True)
-    return {"test_accuracy": accuracy(model, x_test_t, y_test), "first_loss": first_loss, "last_loss": loss.item(),
-            "seconds": time.perf_counter() - t0}
+    # batches in order, as the paper's train.py; fit's epochs run through them until the step budget ends it
+    batches = [(xs[i:i + batch_size], ys[i:i + batch_size]) for i in range(0, len(x_train), batch_size)]
+    report = Report(steps, (xs, y_train, x_test_t, y_test))
+    fit(model, nn.CrossEntropyLoss(), optimizer, batches, math.ceil(steps / len(batches)), metrics=(),
+        callbacks=[report], verbose=False)
+    return {"test_accuracy": accuracy(model, x_test_t, y_test), "first_loss": report.losses[0],
+            "last_loss": report.losses[-1], "seconds": report.seconds}
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(prog="python -m minidl.examples mnist1d", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=6000)
-    parser.add_argument("--models", default="linear,mlp,cnn,gru", help="comma-separated subset of the table's rows")
-    parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--quick", action="store_true", help="200 steps per model (smoke tests; lower accuracies)")
-    args = parser.parse_args(argv)
+    cli = parser("mnist1d", __doc__)
+    cli.add_argument("--steps", type=int, default=6000)
+    cli.add_argument("--models", default="linear,mlp,cnn,gru", help="comma-separated subset of the table's rows")
+    cli.add_argument("--lr", type=float, default=1e-2)
+    cli.add_argument("--batch-size", type=int, default=100)
+    cli.add_argument("--seed", type=int, default=42)
+    cli.add_argument("--quick", action="store_true", help="200 steps per model (smoke tests; lower accuracies)")
+    args = cli.parse_args(argv)
     steps = 200 if args.quick else args.steps
     names = [n.strip() for n in args.models.split(",")]
     if unknown := set(names) - set(PAPER):
-        parser.error(f"unknown models {sorted(unknown)}; choose from {', '.join(PAPER)}")
+        cli.error(f"unknown models {sorted(unknown)}; choose from {', '.join(PAPER)}")
 
     (x_train, y_train), (x_test, y_test) = load_mnist1d("train"), load_mnist1d("test")
     print(f"MNIST-1D: {len(x_train)} training and {len(x_test)} test signals of length {x_train.shape[1]}; "

@@ -16,16 +16,16 @@ much. Expected: both test MSEs near 2,830 (RMSE ~53, on a target whose standard 
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 
 import minidl
 import minidl.nn as nn
-import minidl.nn.functional as F
 from minidl import optim
 from minidl.data import DataLoader, TensorDataset
+from minidl.examples.common import parser
+from minidl.train import fit
 
 
 def load_diabetes_split(test_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
@@ -51,15 +51,14 @@ def least_squares_mse(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarr
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(prog="python -m minidl.examples regression", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--test-fraction", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    cli = parser("regression", __doc__)
+    cli.add_argument("--epochs", type=int, default=100)
+    cli.add_argument("--hidden", type=int, default=64)
+    cli.add_argument("--batch-size", type=int, default=32)
+    cli.add_argument("--lr", type=float, default=1e-2)
+    cli.add_argument("--test-fraction", type=float, default=0.2)
+    cli.add_argument("--seed", type=int, default=0)
+    args = cli.parse_args(argv)
 
     t0 = time.perf_counter()
     x_train, y_train, x_test, y_test = load_diabetes_split(args.test_fraction, args.seed)
@@ -70,34 +69,22 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     train_set = TensorDataset(minidl.tensor(x_train), minidl.tensor(y_train[:, None]))
     loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=minidl.Generator(args.seed))
-    x_test_t, y_test_t = minidl.tensor(x_test), minidl.tensor(y_test[:, None])
+    test_loader = [(minidl.tensor(x_test), minidl.tensor(y_test[:, None]))]  # one batch: all test patients
 
-    def test_mse() -> float:
-        with minidl.no_grad():
-            return F.mse_loss(model(x_test_t), y_test_t).item()
+    history = fit(model, nn.MSELoss(), optimizer, loader, args.epochs, val_loader=test_loader, metrics=(),
+                  verbose=False)  # logs per epoch: loss (the training MSE) and val_loss (the test MSE)
+    for epoch, train_mse, test_mse in zip(history.epoch, history["loss"], history["val_loss"]):
+        if epoch == 0 or (epoch + 1) % max(1, args.epochs // 10) == 0 or epoch + 1 == args.epochs:
+            print(f"epoch {epoch + 1:4d}/{args.epochs}: train MSE {train_mse:9.1f}, test MSE {test_mse:9.1f}")
 
-    first_loss = None
-    for epoch in range(1, args.epochs + 1):
-        total = 0.0
-        for x, y in loader:
-            loss = F.mse_loss(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(x)
-        train_mse = total / len(train_set)
-        first_loss = train_mse if first_loss is None else first_loss
-        if epoch == 1 or epoch % max(1, args.epochs // 10) == 0 or epoch == args.epochs:
-            print(f"epoch {epoch:4d}/{args.epochs}: train MSE {train_mse:9.1f}, test MSE {test_mse():9.1f}", flush=True)
-
-    network_mse = test_mse()
+    network_mse = history["val_loss"][-1]
     baseline_mse = least_squares_mse(x_train, y_train, x_test, y_test)
     seconds = time.perf_counter() - t0
     print(f"test MSE: network {network_mse:.1f} (RMSE {network_mse ** 0.5:.1f}), "
           f"least squares {baseline_mse:.1f} (RMSE {baseline_mse ** 0.5:.1f}); "
           f"target variance {np.var(y_test):.1f}; {seconds:.1f} s")
-    return {"test_mse": network_mse, "baseline_mse": baseline_mse, "first_train_mse": first_loss,
-            "final_train_mse": train_mse, "target_variance": float(np.var(y_test)), "seconds": seconds}
+    return {"test_mse": network_mse, "baseline_mse": baseline_mse, "first_train_mse": history["loss"][0],
+            "final_train_mse": history["loss"][-1], "target_variance": float(np.var(y_test)), "seconds": seconds}
 
 
 if __name__ == "__main__":

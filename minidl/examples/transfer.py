@@ -27,7 +27,6 @@ the frozen features are not yet as good as learning every weight.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 
@@ -37,6 +36,7 @@ import minidl
 import minidl.nn as nn
 from minidl import optim
 from minidl.data import DataLoader, TensorDataset, load_fashion_mnist, load_mnist
+from minidl.examples.common import parser
 from minidl.train import EarlyStopping, evaluate, fit
 
 
@@ -93,14 +93,13 @@ def train_head(backbone: nn.Module, freeze: bool, data: tuple, seed: int, max_ep
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(prog="python -m minidl.examples transfer", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pretrain-images", type=int, default=20000, help="Fashion-MNIST images for pretraining")
-    parser.add_argument("--pretrain-epochs", type=int, default=2)
-    parser.add_argument("--shots", type=int, default=5, help="training (and validation) examples per digit")
-    parser.add_argument("--max-epochs", type=int, default=100, help="upper bound; EarlyStopping ends sooner")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    cli = parser("transfer", __doc__)
+    cli.add_argument("--pretrain-images", type=int, default=20000, help="Fashion-MNIST images for pretraining")
+    cli.add_argument("--pretrain-epochs", type=int, default=2)
+    cli.add_argument("--shots", type=int, default=5, help="training (and validation) examples per digit")
+    cli.add_argument("--max-epochs", type=int, default=100, help="upper bound; EarlyStopping ends sooner")
+    cli.add_argument("--seed", type=int, default=0)
+    args = cli.parse_args(argv)
     t0 = time.perf_counter()
 
     minidl.manual_seed(args.seed)

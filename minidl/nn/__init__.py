@@ -6,33 +6,38 @@
 minidl.Size([4, 1])
 >>> model.num_parameters()
 33
+
+A layer needs no line here: every public ``Module`` subclass defined in a file of this package is
+``nn.<Name>`` (``layers_of`` below), so adding a layer touches its own file and its test only.
+``tests/test_contributing.py`` checks that every layer is reachable this way.
 """
 
-from minidl.nn.parameter import Parameter  # noqa: I001  (Parameter and Module first: layers import them)
+import importlib  # noqa: I001  (Parameter and Module first: the layers import them)
+import pkgutil
+from types import ModuleType
+
+from minidl.nn.parameter import Parameter
 from minidl.nn.module import IncompatibleKeys, Module
 from minidl.nn import init
 from minidl.nn import utils
-from minidl.nn.activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
-from minidl.nn.containers import Identity, ModuleDict, ModuleList, Sequential
-from minidl.nn.conv import Conv1d, Conv2d, ConvTranspose2d
-from minidl.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
-from minidl.nn.pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
-from minidl.nn.padding import (
-    CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d, ReflectionPad1d,
-    ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d, ZeroPad1d, ZeroPad2d,
-    ZeroPad3d,
-)
-from minidl.nn.dropout import Dropout, Dropout1d, Dropout2d
-from minidl.nn.embedding import Embedding
-from minidl.nn.flatten import Flatten, Unflatten
-from minidl.nn.linear import Linear
-from minidl.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
-from minidl.nn.attention import MultiheadAttention
-from minidl.nn.transformer import (
-    LearnedPositionalEmbedding, SinusoidalPositionalEmbedding, Transformer, TransformerDecoder,
-    TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
-)
-from minidl.nn.loss import (
-    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
-)
 from minidl.nn import functional
+
+
+def layers_of(module: ModuleType) -> dict[str, type]:
+    """The layers a file of ``minidl.nn`` defines: its public ``Module`` subclasses (not those it imports)."""
+    return {name: obj for name, obj in vars(module).items()
+            if isinstance(obj, type) and issubclass(obj, Module) and obj.__module__ == module.__name__
+            and not name.startswith("_")}
+
+
+def _collect_layers() -> list[str]:
+    names = []
+    for info in pkgutil.iter_modules(__path__):  # activation, attention, containers, conv, ... (alphabetical)
+        layers = layers_of(importlib.import_module(f"{__name__}.{info.name}"))
+        globals().update(layers)
+        names += layers
+    return names
+
+
+__all__ = ["Parameter", "Module", "IncompatibleKeys", "init", "utils", "functional", "layers_of",
+           *_collect_layers()]

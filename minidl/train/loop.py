@@ -83,34 +83,10 @@ class History:
         self.epoch = [int(e) for e in state["epoch"]]
 
     def plot(self, path: str | Path, keys: Sequence[str] | None = None) -> Path:
-        """Write a PNG of the learning curves: one panel per metric, training and validation together.
+        """Write a PNG of the learning curves (``minidl.train.plot.plot_history``; needs matplotlib)."""
+        from minidl.train.plot import plot_history
 
-        Needs matplotlib (``pip install matplotlib``); no global pyplot state is touched.
-        """
-        try:
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-            from matplotlib.figure import Figure
-        except ImportError as e:
-            raise ImportError("History.plot needs matplotlib, which is not installed: pip install matplotlib "
-                              "(the history itself is in history.history)") from e
-        names = [k for k in (keys or self.keys()) if not k.startswith("val_")]
-        names += [k[4:] for k in (keys or self.keys()) if k.startswith("val_") and k[4:] not in names]
-        fig = Figure(figsize=(4.5 * len(names), 3.5))
-        FigureCanvasAgg(fig)
-        epochs = [e + 1 for e in self.epoch]
-        for i, name in enumerate(names):
-            ax = fig.add_subplot(1, len(names), i + 1)
-            for key, style in ((name, "-o"), ("val_" + name, "--s")):
-                if key in self.history:
-                    ax.plot(epochs, self.history[key], style, markersize=3, label=key)
-            ax.set_xlabel("epoch")
-            ax.set_title(name)
-            ax.grid(alpha=0.3)
-            ax.legend()
-        fig.tight_layout()
-        path = Path(path)
-        fig.savefig(path, dpi=100)
-        return path
+        return plot_history(self, path, keys)
 
 
 @dataclass
@@ -188,9 +164,10 @@ def evaluate(model: Any, loss_fn: Any, loader: Iterable[Any],
                 if loss_fn is not None:
                     total += float(loss_fn(out, y).item()) * n
                 count += n
-                out_np, y_np = to_numpy(out), to_numpy(y)
-                for m in meters:
-                    m.update(out_np, y_np)
+                if meters:
+                    out_np, y_np = to_numpy(out), to_numpy(y)
+                    for m in meters:
+                        m.update(out_np, y_np)
     finally:
         if hasattr(model, "train"):
             model.train(was_training)
@@ -239,6 +216,8 @@ def fit(model: Any, loss_fn: Any, optimizer: Optimizer, train_loader: Iterable[A
             cast to the model's parameter dtype), iterated once per epoch.
         val_loader: the same for validation (optional).
         metrics: names, ``Metric`` objects or functions; logged as ``accuracy`` and ``val_accuracy``, ...
+            With ``metrics=()`` the model's output may be anything ``loss_fn`` reads (a tuple such as an
+            LSTM's ``(logits, state)``).
         callbacks: ``minidl.train.callbacks`` objects (EarlyStopping, ModelCheckpoint, CSVLogger, ...).
         scheduler: stepped once per epoch, after validation; a ``ReduceLROnPlateau`` gets ``val_loss``
             (``loss`` without validation). For per-batch schedules use ``LRSchedulerCallback(s, "step")``.
@@ -308,9 +287,10 @@ def _train_epoch(state: FitState, loss_fn: Any, metrics: Iterable[Any], callback
         optimizer.step()
         value, n = float(loss.item()), _batch_size(x)
         total, count, steps = total + value * n, count + n, steps + 1
-        out_np, y_np = to_numpy(out.detach()), to_numpy(y)
-        for m in meters:
-            m.update(out_np, y_np)
+        if meters:  # metrics=() lets a model return what only its loss_fn reads (a tuple, a state)
+            out_np, y_np = to_numpy(out.detach()), to_numpy(y)
+            for m in meters:
+                m.update(out_np, y_np)
         state.progress.batch_end({"loss": total / count})
         for cb in callbacks:
             cb.on_batch_end(state, step, {"loss": value, "size": n})

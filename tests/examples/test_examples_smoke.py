@@ -6,6 +6,7 @@ Fashion-MNIST and Shakespeare, MNIST-1D generated into the session's temporary c
 The full-size runs on the real data sets and their results are in docs/examples.md.
 """
 
+import importlib
 import math
 
 import numpy as np
@@ -15,15 +16,16 @@ from minidl.examples import EXAMPLES, char_gpt, char_lstm, lenet, mnist1d, regre
 
 
 def test_every_registered_example_is_a_module_with_main(monkeypatch, capsys):
-    """The registry lists exactly the example modules; run(name, argv) calls that module's main with argv and
-    returns what it returns; `python -m minidl.examples` lists them all, dispatches, and each --help names it."""
+    """The registry lists exactly the example modules (common.py holds their shared helpers); run(name, argv)
+    calls that module's main with argv and returns what it returns; `python -m minidl.examples` lists them all,
+    dispatches, and each --help names it."""
     import importlib
     import pkgutil
 
     import minidl.examples
     from minidl.examples.__main__ import main as cli
 
-    on_disk = {m.name for m in pkgutil.iter_modules(minidl.examples.__path__)} - {"__main__"}
+    on_disk = {m.name for m in pkgutil.iter_modules(minidl.examples.__path__)} - {"__main__", "common"}
     assert set(EXAMPLES) == on_disk
     calls = []
     for name in EXAMPLES:
@@ -166,3 +168,34 @@ def test_transfer_freezing_leaves_the_backbone_untouched(user_mnist, monkeypatch
     assert trained_copy.keys() == before.keys()
     for key in before:
         np.testing.assert_array_equal(trained_copy[key], before[key])
+
+
+def test_examples_train_with_fit_except_the_tutorial():
+    """Every example but lenet (PyTorch's tutorial as written, loop included) trains through minidl.train.fit
+    (directly or through common.train_language_model): none calls backward itself."""
+    import inspect
+
+    import minidl.examples
+
+    for name in EXAMPLES:
+        source = inspect.getsource(importlib.import_module(f"minidl.examples.{name}"))
+        if name == "lenet":
+            continue
+        assert ".backward()" not in source, f"minidl/examples/{name}.py writes its own loop: use minidl.train.fit"
+        assert "fit(" in source or "train_language_model(" in source, name
+    assert minidl.examples.common.fit is minidl.train.fit
+
+
+def test_budget_stops_fit_after_the_steps_and_counts_them():
+    import minidl
+    import minidl.nn as nn
+    from minidl.examples.common import Budget
+    from minidl.train import fit
+
+    model = nn.Linear(2, 2, generator=minidl.Generator(0))
+    batches = [(np.ones((4, 2), np.float32), np.zeros(4, np.int64))] * 10
+    budget = Budget(steps=23)
+    history = fit(model, nn.CrossEntropyLoss(), minidl.optim.SGD(model.parameters(), lr=0.1), batches, epochs=5,
+                  callbacks=[budget], verbose=False)
+    assert budget.step == 23 and len(history) == 3  # 10 + 10 + 3 steps
+    assert budget.seconds > 0
