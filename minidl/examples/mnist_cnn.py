@@ -18,16 +18,16 @@ Goal: >= 98.5% test accuracy after 2 epochs.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 
 import minidl
 import minidl.nn as nn
-import minidl.nn.functional as F
 from minidl import optim
 from minidl.data import DataLoader, TensorDataset, load_mnist
+from minidl.examples.common import parser
+from minidl.train import LRSchedulerCallback, evaluate, fit
 
 
 def build_model() -> nn.Module:
@@ -47,28 +47,16 @@ def to_dataset(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
     return TensorDataset(minidl.tensor(x), minidl.tensor(labels.astype(np.int64)))
 
 
-@minidl.no_grad()
-def accuracy(model: nn.Module, loader: DataLoader) -> float:
-    model.eval()
-    correct = total = 0
-    for x, y in loader:
-        correct += int((model(x).argmax(1) == y).sum().item())
-        total += len(y)
-    model.train()
-    return correct / total
-
-
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(prog="python -m minidl.examples mnist_cnn", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=32, help="32, as Keras's fit")
-    parser.add_argument("--lr", type=float, default=3e-3, help="peak rate (onecycle) or the rate (constant)")
-    parser.add_argument("--schedule", choices=("onecycle", "constant"), default="onecycle")
-    parser.add_argument("--backend", default="numpy", help="numpy, numba, cupy or numba-cuda")
-    parser.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke tests)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    cli = parser("mnist_cnn", __doc__)
+    cli.add_argument("--epochs", type=int, default=2)
+    cli.add_argument("--batch-size", type=int, default=32, help="32, as Keras's fit")
+    cli.add_argument("--lr", type=float, default=3e-3, help="peak rate (onecycle) or the rate (constant)")
+    cli.add_argument("--schedule", choices=("onecycle", "constant"), default="onecycle")
+    cli.add_argument("--backend", default="numpy", help="numpy, numba, cupy or numba-cuda")
+    cli.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke tests)")
+    cli.add_argument("--seed", type=int, default=0)
+    args = cli.parse_args(argv)
 
     t0 = time.perf_counter()
     (train_x, train_y), (test_x, test_y) = load_mnist("train"), load_mnist("test")
@@ -85,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     test_loader = DataLoader(test_set, batch_size=1000)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     scheduler = None
-    if args.schedule == "onecycle":  # stepped once per batch
+    if args.schedule == "onecycle":
         scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
                                                   steps_per_epoch=len(train_loader))
     print(model)
@@ -93,22 +81,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
           f"Adam with {'one-cycle rate up to' if scheduler else 'constant rate'} {args.lr:g}")
 
     t_train = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        t_epoch, running, steps = time.perf_counter(), 0.0, 0
-        for x, y in train_loader:
-            loss = F.cross_entropy(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            running += loss.item()
-            steps += 1
-        seconds = time.perf_counter() - t_epoch
-        print(f"epoch {epoch}/{args.epochs}: loss {running / steps:.4f}, {steps / seconds:.1f} steps/s, "
-              f"{seconds:.1f} s", flush=True)
+    callbacks = [LRSchedulerCallback(scheduler, "step")] if scheduler is not None else []  # one-cycle: every batch
+    fit(model, nn.CrossEntropyLoss(), optimizer, train_loader, args.epochs, callbacks=callbacks)
     train_seconds = time.perf_counter() - t_train
-    test_accuracy = accuracy(model, test_loader)
+    test_accuracy = evaluate(model, None, test_loader)["accuracy"]
     print(f"test accuracy: {test_accuracy:.4f} after {args.epochs} epochs "
           f"({train_seconds:.1f} s training, {time.perf_counter() - t0:.1f} s in all)")
     return {"test_accuracy": test_accuracy, "train_seconds": train_seconds}
