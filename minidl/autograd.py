@@ -268,10 +268,7 @@ class Function:
                 if backend is None:
                     backend = t.backend
                 elif t.backend is not backend:
-                    raise BackendMismatchError(
-                        f"{type(self).__name__}: inputs are on backends {backend.name!r} and {t.backend.name!r}; "
-                        f"move them to one backend with .to(name)"
-                    )
+                    backend = _one_backend(self, backend, t.backend)
                 if t._requires_grad:
                     record = True
             else:
@@ -380,6 +377,19 @@ class Function:
     @property
     def name(self) -> str:
         return type(self).__name__
+
+
+def _one_backend(f: Function, a: Backend, b: Backend) -> Backend:
+    """The backend an op runs on when its inputs come from two backends ``a`` and ``b``.
+
+    Two CPU backends hold the same numpy arrays on the same device, so they work together, as any two
+    CPU tensors do in PyTorch: the op runs on the faster one (``numba`` rather than the reference
+    ``numpy``). Tensors on different devices (CPU and GPU), or on two GPU backends, are refused.
+    """
+    if a.xp is b.xp and not a.is_gpu and not b.is_gpu:
+        return b if a.name == "numpy" else a
+    raise BackendMismatchError(f"{f.name}: inputs are on backends {a.name!r} and {b.name!r} (different devices or "
+                               f"GPU backends); move them to one with .to(device) or .to(backend name)")
 
 
 def _modified_in_place(f: Function, which: str, t: Tensor, version: int) -> str:

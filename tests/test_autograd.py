@@ -203,14 +203,28 @@ def test_detach_cuts_the_graph():
     assert not z.is_leaf and x.is_leaf
 
 
-def test_ops_refuse_tensors_on_different_backends():
-    class OtherBackend(NumpyBackend):
-        name = "other"
+def test_ops_refuse_tensors_on_different_devices():
+    class FakeGpuBackend(NumpyBackend):  # numpy arrays, but claims another device
+        name, is_gpu = "fake-gpu", True
 
     a = minidl.ones(2)
-    b = Tensor._wrap(np.ones(2, np.float32), OtherBackend(), False)
-    with pytest.raises(minidl.BackendMismatchError, match="'numpy' and 'other'"):
+    b = Tensor._wrap(np.ones(2, np.float32), FakeGpuBackend(), False)
+    with pytest.raises(minidl.BackendMismatchError, match="'numpy' and 'fake-gpu'"):
         a + b
+
+
+def test_two_cpu_backends_work_together_on_the_faster_one():
+    class FastCpuBackend(NumpyBackend):  # stands in for numba: same arrays, same device
+        name = "fast-cpu"
+
+    fast = FastCpuBackend()
+    a = minidl.tensor([1.0, 2.0], requires_grad=True)
+    b = Tensor._wrap(np.array([3.0, 4.0], np.float32), fast, False)
+    b.requires_grad = True
+    y = (a * b).sum()
+    assert y.backend is fast and (b + a).backend is fast
+    y.backward()
+    assert a.grad.tolist() == [3.0, 4.0] and b.grad.tolist() == [1.0, 2.0]
 
 
 def test_missing_backend_names_what_to_do():
