@@ -11,7 +11,10 @@ only the kernels they make faster. ``kernels/README.md`` is the catalogue of the
 test keeps the two in step.
 
 Adding a kernel: add its name to ``KERNELS`` and a method here that raises, implement it in
-``numpy_backend.py``, describe it in ``kernels/README.md``.
+``numpy_backend.py``, describe it in ``kernels/README.md``, give it rows in ``minidl/testing/kernel_cases.py``.
+A faster backend's kernel goes in the file of its group (the comments in ``KERNELS``), named alike in the
+three trees: ``kernels/<group>.cu`` (CUDA C), ``numba_kernels/<group>.py``, ``cuda_kernels/<group>.py``
+with the groups softmax, indexing, losses, embedding, optim, conv, pool, norm, rnn and attention.
 """
 
 from __future__ import annotations
@@ -39,45 +42,45 @@ KERNELS: tuple[str, ...] = (
     "matmul",
     # special functions
     "erf",
-    # softmax family
+    # softmax family (files: softmax)
     "softmax",
     "log_softmax",
     "logsumexp",
-    # indexing
+    # indexing (files: indexing)
     "index_add",
     "take_along_axis_add",
-    # losses
+    # losses (files: losses)
     "softmax_cross_entropy",
     "softmax_cross_entropy_backward",
-    # embedding
+    # embedding (files: embedding)
     "embedding_backward",
-    # optimizers: in-place updates of a parameter array and its state arrays
+    # optimizers (files: optim): in-place updates of a parameter array and its state arrays
     "sgd_update",
     "adam_update",
     "rmsprop_update",
     "adagrad_update",
-    # convolution (NCHW; 1-d ops go through 2-d with H = 1)
+    # convolution (files: conv; NCHW; 1-d ops go through 2-d with H = 1)
     "im2col",
     "col2im",
     "conv2d_forward",
     "conv2d_backward_input",
     "conv2d_backward_weight",
-    # pooling
+    # pooling (files: pool)
     "maxpool2d_forward",
     "maxpool2d_backward",
     "avgpool2d_forward",
     "avgpool2d_backward",
-    # normalization
+    # normalization (files: norm)
     "batch_norm_forward",
     "batch_norm_backward",
     "layer_norm_forward",
     "layer_norm_backward",
-    # recurrent cells (PyTorch gate order), one call per time step
+    # recurrent cells (files: rnn; PyTorch gate order), one call per time step
     "lstm_cell_forward",
     "lstm_cell_backward",
     "gru_cell_forward",
     "gru_cell_backward",
-    # attention
+    # attention (files: attention)
     "attention_forward",
     "attention_backward",
 )

@@ -126,7 +126,7 @@ class CupyBackend(NumpyBackend):
         x, target = cupy.ascontiguousarray(x), cupy.ascontiguousarray(target, dtype=cupy.int64)
         n, c = x.shape
         loss, lse = cupy.empty(n, x.dtype), cupy.empty(n, x.dtype)
-        self.launch("cross_entropy.cu", "xent_forward", x.dtype, (n,), (row_threads(c),),
+        self.launch("losses.cu", "xent_forward", x.dtype, (n,), (row_threads(c),),
                     (x, target, loss, lse, numpy.int32(c), numpy.int64(ignore_index)))
         return loss, lse
 
@@ -137,7 +137,7 @@ class CupyBackend(NumpyBackend):
         lse, gloss = (cupy.ascontiguousarray(a, dtype=x.dtype) for a in (lse, gloss))
         gx = cupy.empty_like(x)
         n, c = x.shape
-        self.launch_elementwise("cross_entropy.cu", "xent_backward", x.dtype, x.size,
+        self.launch_elementwise("losses.cu", "xent_backward", x.dtype, x.size,
                                 (x, target, lse, gloss, gx, numpy.int64(n), numpy.int32(c), numpy.int64(ignore_index)))
         return gx
 
@@ -164,7 +164,7 @@ class CupyBackend(NumpyBackend):
         first = momentum != 0 and momentum_buffer is None
         buf = cupy.empty_like(param) if first else momentum_buffer
         t = param.dtype.type
-        self.launch_elementwise("sgd.cu", "sgd_update", param.dtype, param.size, (
+        self.launch_elementwise("optim.cu", "sgd_update", param.dtype, param.size, (
             param, grad, param if buf is None else buf, numpy.int64(param.size), t(lr), t(momentum), t(dampening),
             t(weight_decay), numpy.int32(momentum != 0), numpy.int32(first), numpy.int32(bool(nesterov)),
             numpy.int32(bool(maximize))))
@@ -178,7 +178,7 @@ class CupyBackend(NumpyBackend):
                                        decoupled, max_exp_avg_sq, maximize)
         t = param.dtype.type
         amsgrad = max_exp_avg_sq is not None
-        self.launch_elementwise("adam.cu", "adam_update", param.dtype, param.size, (
+        self.launch_elementwise("optim.cu", "adam_update", param.dtype, param.size, (
             param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else exp_avg_sq, numpy.int64(param.size),
             t(lr), t(beta1), t(beta2), t(eps), t(weight_decay), t(1 - beta1**step), t(1 - beta2**step),
             numpy.int32(bool(decoupled)), numpy.int32(amsgrad), numpy.int32(bool(maximize))))
@@ -193,7 +193,7 @@ class CupyBackend(NumpyBackend):
         OH, OW = conv_out_size(H, kh, sh, ph, dh), conv_out_size(W, kw, sw, pw, dw)
         cols = cupy.empty((N, C, kh, kw, OH, OW), dtype=x.dtype)
         geometry = tuple(numpy.int32(v) for v in (N, C, H, W, kh, kw, OH, OW, sh, sw, ph, pw, dh, dw))
-        self.launch_elementwise("im2col.cu", "im2col", x.dtype, cols.size, (x, cols, *geometry))
+        self.launch_elementwise("conv.cu", "im2col", x.dtype, cols.size, (x, cols, *geometry))
         return cols
 
     def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
@@ -205,12 +205,12 @@ class CupyBackend(NumpyBackend):
         x = cupy.empty((N, C, H, W), dtype=cols.dtype)
         geometry = tuple(numpy.int32(v) for v in (N, C, H, W, kh, kw, cols.shape[4], cols.shape[5], sh, sw, ph, pw,
                                                   dh, dw))
-        self.launch_elementwise("im2col.cu", "col2im", cols.dtype, x.size, (cols, x, *geometry))
+        self.launch_elementwise("conv.cu", "col2im", cols.dtype, x.size, (cols, x, *geometry))
         return x
 
     # ---- pooling ----
     def maxpool2d_forward(self, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False):
-        if not fits(x, ndim=4) or tuple(dilation) != (1, 1):  # maxpool2d.cu has no dilation: the reference does it
+        if not fits(x, ndim=4) or tuple(dilation) != (1, 1):  # pool.cu has no dilation: the reference does it
             return super().maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
         x = cupy.ascontiguousarray(x)
         N, C, H, W = x.shape
@@ -220,7 +220,7 @@ class CupyBackend(NumpyBackend):
         y = cupy.empty((N, C, OH, OW), dtype=x.dtype)
         indices = cupy.empty((N, C, OH, OW), dtype=cupy.int64)
         geometry = tuple(numpy.int32(v) for v in (N, C, H, W, OH, OW, kh, kw, sh, sw, ph, pw))
-        self.launch_elementwise("maxpool2d.cu", "maxpool2d_forward", x.dtype, y.size, (x, y, indices, *geometry))
+        self.launch_elementwise("pool.cu", "maxpool2d_forward", x.dtype, y.size, (x, y, indices, *geometry))
         return y, indices
 
     def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1)):
@@ -231,7 +231,7 @@ class CupyBackend(NumpyBackend):
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
         gx = cupy.zeros(x_shape, dtype=gy.dtype)
         geometry = tuple(numpy.int32(v) for v in (N, C, H, W, gy.shape[2], gy.shape[3], kh, kw, sh, sw, ph, pw))
-        self.launch_elementwise("maxpool2d.cu", "maxpool2d_backward", gy.dtype, gy.size, (gy, indices, gx, *geometry))
+        self.launch_elementwise("pool.cu", "maxpool2d_backward", gy.dtype, gy.size, (gy, indices, gx, *geometry))
         return gx
 
     # ---- layer norm: one block per row for the statistics and dx, one thread per column for dw, db ----
@@ -244,7 +244,7 @@ class CupyBackend(NumpyBackend):
         mean, rstd = cupy.empty(n, x.dtype), cupy.empty(n, x.dtype)
         w = x if weight is None else cupy.ascontiguousarray(weight, dtype=x.dtype)  # x: a stand-in, never read
         b = x if bias is None else cupy.ascontiguousarray(bias, dtype=x.dtype)
-        self.launch("layer_norm.cu", "layer_norm_forward", x.dtype, (n,), (row_threads(d),),
+        self.launch("norm.cu", "layer_norm_forward", x.dtype, (n,), (row_threads(d),),
                     (x, w, b, numpy.int32(weight is not None), numpy.int32(bias is not None), y, mean, rstd,
                      numpy.int32(d), x.dtype.type(eps)))
         return y, mean, rstd
@@ -257,12 +257,12 @@ class CupyBackend(NumpyBackend):
         n, d = x.shape
         gx = cupy.empty_like(x)
         w = x if weight is None else cupy.ascontiguousarray(weight, dtype=x.dtype)
-        self.launch("layer_norm.cu", "layer_norm_backward_input", x.dtype, (n,), (row_threads(d),),
+        self.launch("norm.cu", "layer_norm_backward_input", x.dtype, (n,), (row_threads(d),),
                     (gy, x, w, numpy.int32(weight is not None), mean, rstd, gx, numpy.int32(d)))
         if weight is None:
             return gx, None, None
         gw, gb = cupy.empty(d, x.dtype), cupy.empty(d, x.dtype)
-        self.launch_elementwise("layer_norm.cu", "layer_norm_backward_params", x.dtype, d,
+        self.launch_elementwise("norm.cu", "layer_norm_backward_params", x.dtype, d,
                                 (gy, x, mean, rstd, gw, gb, numpy.int32(n), numpy.int32(d)))
         return gx, gw, gb
 
@@ -273,7 +273,7 @@ class CupyBackend(NumpyBackend):
         z, c_prev = cupy.ascontiguousarray(z), cupy.ascontiguousarray(c_prev, dtype=z.dtype)
         B, H = c_prev.shape
         h, c, acts = cupy.empty_like(c_prev), cupy.empty_like(c_prev), cupy.empty_like(z)
-        self.launch_elementwise("rnn_cells.cu", "lstm_cell_forward", z.dtype, B * H,
+        self.launch_elementwise("rnn.cu", "lstm_cell_forward", z.dtype, B * H,
                                 (z, c_prev, h, c, acts, numpy.int64(B), numpy.int32(H)))
         return h, c, acts
 
@@ -284,7 +284,7 @@ class CupyBackend(NumpyBackend):
         acts = cupy.ascontiguousarray(acts)
         B, H = c.shape
         gz, gc_prev = cupy.empty_like(acts), cupy.empty_like(c)
-        self.launch_elementwise("rnn_cells.cu", "lstm_cell_backward", acts.dtype, B * H,
+        self.launch_elementwise("rnn.cu", "lstm_cell_backward", acts.dtype, B * H,
                                 (gh, gc, acts, c_prev, c, gz, gc_prev, numpy.int64(B), numpy.int32(H)))
         return gz, gc_prev
 
@@ -295,7 +295,7 @@ class CupyBackend(NumpyBackend):
         h_prev = cupy.ascontiguousarray(h_prev, dtype=a.dtype)
         B, H = h_prev.shape
         h, acts = cupy.empty_like(h_prev), cupy.empty((B, 4 * H), dtype=a.dtype)
-        self.launch_elementwise("rnn_cells.cu", "gru_cell_forward", a.dtype, B * H,
+        self.launch_elementwise("rnn.cu", "gru_cell_forward", a.dtype, B * H,
                                 (a, b, h_prev, h, acts, numpy.int64(B), numpy.int32(H)))
         return h, acts
 
@@ -307,7 +307,7 @@ class CupyBackend(NumpyBackend):
         B, H = h_prev.shape
         ga, gb = cupy.empty((B, 3 * H), acts.dtype), cupy.empty((B, 3 * H), acts.dtype)
         gh_prev = cupy.empty_like(h_prev)
-        self.launch_elementwise("rnn_cells.cu", "gru_cell_backward", acts.dtype, B * H,
+        self.launch_elementwise("rnn.cu", "gru_cell_backward", acts.dtype, B * H,
                                 (gh, acts, h_prev, ga, gb, gh_prev, numpy.int64(B), numpy.int32(H)))
         return ga, gb, gh_prev
 

@@ -26,12 +26,12 @@ import numpy as np
 
 from minidl.backends.numba_kernels import attention as attention_kernels
 from minidl.backends.numba_kernels import conv as conv_kernels
+from minidl.backends.numba_kernels import indexing as indexing_kernels
 from minidl.backends.numba_kernels import losses as loss_kernels
 from minidl.backends.numba_kernels import norm as norm_kernels
 from minidl.backends.numba_kernels import optim as optim_kernels
 from minidl.backends.numba_kernels import pool as pool_kernels
 from minidl.backends.numba_kernels import rnn as rnn_kernels
-from minidl.backends.numba_kernels import scatter as scatter_kernels
 from minidl.backends.numba_kernels import softmax as softmax_kernels
 from minidl.backends.numpy_backend import NumpyBackend
 from minidl.backends.shapes import pool_out_size
@@ -104,10 +104,10 @@ class NumbaBackend(NumpyBackend):
         rows = np.ascontiguousarray(values).reshape(index.size, d)
         chunks = min(_chunks(rows.size), d)
         if chunks > 1:
-            scatter_kernels.scatter_add_rows_parallel(index.reshape(-1).astype(np.int64, copy=False), rows, out,
+            indexing_kernels.scatter_add_rows_parallel(index.reshape(-1).astype(np.int64, copy=False), rows, out,
                                                       chunks)
         else:
-            scatter_kernels.scatter_add_rows(index.reshape(-1).astype(np.int64, copy=False), rows, out, 0, d)
+            indexing_kernels.scatter_add_rows(index.reshape(-1).astype(np.int64, copy=False), rows, out, 0, d)
         return out.reshape(shape)
 
     # ---- losses: per row, the max, the exponentials and their sum in cache; the softmax is never stored ----

@@ -19,17 +19,7 @@ from typing import Any
 import numpy
 from numba import cuda  # at import, so that a missing numba names the `cuda` extra
 
-from minidl.backends.cuda_kernels import (
-    adam,
-    attention,
-    cross_entropy,
-    embedding,
-    im2col,
-    layer_norm,
-    pool,
-    rnn_cells,
-    sgd,
-)
+from minidl.backends.cuda_kernels import attention, conv, embedding, losses, norm, optim, pool, rnn
 from minidl.backends.cuda_kernels import softmax as softmax_kernels
 from minidl.backends.cuda_kernels._common import SIMULATED
 from minidl.backends.cuda_kernels.flash_state import FlashState
@@ -94,7 +84,7 @@ class NumbaCudaBackend(NumpyBackend):
             return super().softmax_cross_entropy(x, target, ignore_index)
         x, target = self._c(x), self._c(target, self.xp.int64)
         loss, lse = self.xp.empty(x.shape[0], x.dtype), self.xp.empty(x.shape[0], x.dtype)
-        cross_entropy.xent_forward(x, target, loss, lse, ignore_index)
+        losses.xent_forward(x, target, loss, lse, ignore_index)
         return loss, lse
 
     def softmax_cross_entropy_backward(self, x, target, lse, gloss, ignore_index):
@@ -102,7 +92,7 @@ class NumbaCudaBackend(NumpyBackend):
             return super().softmax_cross_entropy_backward(x, target, lse, gloss, ignore_index)
         x, target = self._c(x), self._c(target, self.xp.int64)
         gx = self.xp.empty_like(x)
-        cross_entropy.xent_backward(x, target, self._c(lse, x.dtype), self._c(gloss, x.dtype), gx, ignore_index)
+        losses.xent_backward(x, target, self._c(lse, x.dtype), self._c(gloss, x.dtype), gx, ignore_index)
         return gx
 
     # ---- embedding ----
@@ -124,7 +114,7 @@ class NumbaCudaBackend(NumpyBackend):
                                       maximize)
         first = momentum != 0 and momentum_buffer is None
         buf = self.xp.empty_like(param) if first else momentum_buffer
-        sgd.sgd_update(param.reshape(-1), grad.reshape(-1), None if buf is None else buf.reshape(-1), lr, momentum,
+        optim.sgd_update(param.reshape(-1), grad.reshape(-1), None if buf is None else buf.reshape(-1), lr, momentum,
                        dampening, weight_decay, first, nesterov, maximize)
         return buf if momentum != 0 else None
 
@@ -135,7 +125,7 @@ class NumbaCudaBackend(NumpyBackend):
             return super().adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
                                        decoupled, max_exp_avg_sq, maximize)
         flat = [a.reshape(-1) for a in arrays]  # views: the kernel writes through them
-        adam.adam_update(*flat[:4], lr, beta1, beta2, eps, weight_decay, step, decoupled,
+        optim.adam_update(*flat[:4], lr, beta1, beta2, eps, weight_decay, step, decoupled,
                          flat[4] if max_exp_avg_sq is not None else None, maximize)
 
     # ---- convolution ----
@@ -146,14 +136,14 @@ class NumbaCudaBackend(NumpyBackend):
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
         OH, OW = conv_out_size(H, kh, sh, ph, dh), conv_out_size(W, kw, sw, pw, dw)
         cols = self.xp.empty((N, C, kh, kw, OH, OW), dtype=x.dtype)
-        im2col.im2col(self._c(x), cols, stride, padding, dilation)
+        conv.im2col(self._c(x), cols, stride, padding, dilation)
         return cols
 
     def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
         if not fits(cols, 6):
             return super().col2im(cols, x_shape, kernel_size, stride, padding, dilation)
         x = self.xp.empty(x_shape, dtype=cols.dtype)
-        im2col.col2im(self._c(cols), x, stride, padding, dilation)
+        conv.col2im(self._c(cols), x, stride, padding, dilation)
         return x
 
     # ---- pooling ----
@@ -184,7 +174,7 @@ class NumbaCudaBackend(NumpyBackend):
         mean, rstd = self.xp.empty(x.shape[0], x.dtype), self.xp.empty(x.shape[0], x.dtype)
         w = None if weight is None else self._c(weight, x.dtype)
         b = None if bias is None else self._c(bias, x.dtype)
-        layer_norm.layer_norm_forward(x, w, b, y, mean, rstd, eps)
+        norm.layer_norm_forward(x, w, b, y, mean, rstd, eps)
         return y, mean, rstd
 
     def layer_norm_backward(self, gy, x, weight, mean, rstd):
@@ -194,10 +184,10 @@ class NumbaCudaBackend(NumpyBackend):
         gy, mean, rstd = (self._c(a, x.dtype) for a in (gy, mean, rstd))
         gx = self.xp.empty_like(x)
         if weight is None:
-            layer_norm.layer_norm_backward(gy, x, None, mean, rstd, gx, None, None)
+            norm.layer_norm_backward(gy, x, None, mean, rstd, gx, None, None)
             return gx, None, None
         gw, gb = self.xp.empty(x.shape[1], x.dtype), self.xp.empty(x.shape[1], x.dtype)
-        layer_norm.layer_norm_backward(gy, x, self._c(weight, x.dtype), mean, rstd, gx, gw, gb)
+        norm.layer_norm_backward(gy, x, self._c(weight, x.dtype), mean, rstd, gx, gw, gb)
         return gx, gw, gb
 
     # ---- recurrent cells ----
@@ -206,7 +196,7 @@ class NumbaCudaBackend(NumpyBackend):
             return super().lstm_cell_forward(z, c_prev)
         z, c_prev = self._c(z), self._c(c_prev, z.dtype)
         h, c, acts = self.xp.empty_like(c_prev), self.xp.empty_like(c_prev), self.xp.empty_like(z)
-        rnn_cells.lstm_cell_forward(z, c_prev, h, c, acts)
+        rnn.lstm_cell_forward(z, c_prev, h, c, acts)
         return h, c, acts
 
     def lstm_cell_backward(self, gh, gc, acts, c_prev, c):
@@ -215,7 +205,7 @@ class NumbaCudaBackend(NumpyBackend):
         acts = self._c(acts)
         gh, gc, c_prev, c = (self._c(a, acts.dtype) for a in (gh, gc, c_prev, c))
         gz, gc_prev = self.xp.empty_like(acts), self.xp.empty_like(c)
-        rnn_cells.lstm_cell_backward(gh, gc, acts, c_prev, c, gz, gc_prev)
+        rnn.lstm_cell_backward(gh, gc, acts, c_prev, c, gz, gc_prev)
         return gz, gc_prev
 
     def gru_cell_forward(self, a, b, h_prev):
@@ -224,7 +214,7 @@ class NumbaCudaBackend(NumpyBackend):
         a = self._c(a)
         b, h_prev = self._c(b, a.dtype), self._c(h_prev, a.dtype)
         h, acts = self.xp.empty_like(h_prev), self.xp.empty((h_prev.shape[0], 4 * h_prev.shape[1]), a.dtype)
-        rnn_cells.gru_cell_forward(a, b, h_prev, h, acts)
+        rnn.gru_cell_forward(a, b, h_prev, h, acts)
         return h, acts
 
     def gru_cell_backward(self, gh, acts, h_prev):
@@ -235,7 +225,7 @@ class NumbaCudaBackend(NumpyBackend):
         ga = self.xp.empty((h_prev.shape[0], 3 * h_prev.shape[1]), acts.dtype)
         gb = self.xp.empty_like(ga)
         gh_prev = self.xp.empty_like(h_prev)
-        rnn_cells.gru_cell_backward(gh, acts, h_prev, ga, gb, gh_prev)
+        rnn.gru_cell_backward(gh, acts, h_prev, ga, gb, gh_prev)
         return ga, gb, gh_prev
 
     # ---- attention: online softmax; the forward keeps lse (BH, L), not the (L, S) probabilities ----

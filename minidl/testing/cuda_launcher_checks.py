@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from minidl.backends.cuda_kernels import adam, attention, cross_entropy, embedding, im2col, layer_norm, pool, rnn_cells
+from minidl.backends.cuda_kernels import attention, conv, embedding, losses, norm, optim, pool, rnn
 from minidl.backends.shapes import conv_out_size
 
 
@@ -40,12 +40,12 @@ def sigmoid(z):
 def check_cross_entropy(rng: np.random.Generator) -> None:
     x, t = rng.standard_normal((3, 7)), np.array([1, -100, 6])
     loss, lse = np.empty(3), np.empty(3)
-    cross_entropy.xent_forward(x, t, loss, lse, -100)
+    losses.xent_forward(x, t, loss, lse, -100)
     want_lse = np.log(np.exp(x).sum(1))
     close(lse, want_lse, "lse")
     close(loss, np.where(t == -100, 0, want_lse - x[np.arange(3), np.maximum(t, 0)]), "loss")
     g, gx = rng.standard_normal(3), np.empty_like(x)
-    cross_entropy.xent_backward(x, t, lse, g, gx, -100)
+    losses.xent_backward(x, t, lse, g, gx, -100)
     onehot = np.zeros_like(x)
     onehot[0, 1] = onehot[2, 6] = 1
     close(gx, np.where((t == -100)[:, None], 0, (np.exp(x - want_lse[:, None]) - onehot) * g[:, None]), "gx")
@@ -54,16 +54,16 @@ def check_cross_entropy(rng: np.random.Generator) -> None:
 def check_layer_norm(rng: np.random.Generator) -> None:
     x, w, b = rng.standard_normal((3, 40)), rng.standard_normal(40), rng.standard_normal(40)
     y, mean, rstd = np.empty_like(x), np.empty(3), np.empty(3)
-    layer_norm.layer_norm_forward(x, w, b, y, mean, rstd, 1e-5)
+    norm.layer_norm_forward(x, w, b, y, mean, rstd, 1e-5)
     r = 1 / np.sqrt(x.var(1, keepdims=True) + 1e-5)
     xhat = (x - x.mean(1, keepdims=True)) * r
     close(y, xhat * w + b, "y")
     close(rstd, r[:, 0], "rstd")
-    layer_norm.layer_norm_forward(x, None, None, y, mean, rstd, 1e-5)
+    norm.layer_norm_forward(x, None, None, y, mean, rstd, 1e-5)
     close(y, xhat, "y without weight and bias")
     close(mean, x.mean(1), "mean without weight and bias")
     gy, gx, gw, gb = rng.standard_normal(x.shape), np.empty_like(x), np.empty(40), np.empty(40)
-    layer_norm.layer_norm_backward(gy, x, w, mean, rstd, gx, gw, gb)
+    norm.layer_norm_backward(gy, x, w, mean, rstd, gx, gw, gb)
     g = gy * w
     close(gx, r * (g - g.mean(1, keepdims=True) - xhat * (g * xhat).mean(1, keepdims=True)), "gx")
     close(gw, (gy * xhat).sum(0), "gw")
@@ -97,7 +97,7 @@ def check_adam(rng: np.random.Generator) -> None:
         p, g, m, v = rng.standard_normal(50), rng.standard_normal(50), rng.standard_normal(50), rng.random(50)
         vmax = rng.random(50) if amsgrad else None
         p0, m0, v0, vmax0 = p.copy(), m.copy(), v.copy(), None if vmax is None else vmax.copy()
-        adam.adam_update(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.1, 3, decoupled, vmax, maximize)
+        optim.adam_update(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.1, 3, decoupled, vmax, maximize)
         grad = -g if maximize else g
         grad = grad if decoupled else grad + 0.1 * p0
         start = p0 * (1 - 1e-2 * 0.1) if decoupled else p0
@@ -115,7 +115,7 @@ def check_lstm_cell(rng: np.random.Generator) -> None:
     B, H = 3, 5
     z, c_prev = rng.standard_normal((B, 4 * H)), rng.standard_normal((B, H))
     h, c, acts = np.empty((B, H)), np.empty((B, H)), np.empty((B, 4 * H))
-    rnn_cells.lstm_cell_forward(z, c_prev, h, c, acts)
+    rnn.lstm_cell_forward(z, c_prev, h, c, acts)
 
     def cell(z, c_prev):
         i, f, g, o = sigmoid(z[:, :H]), sigmoid(z[:, H:2 * H]), np.tanh(z[:, 2 * H:3 * H]), sigmoid(z[:, 3 * H:])
@@ -126,7 +126,7 @@ def check_lstm_cell(rng: np.random.Generator) -> None:
     close(c, cell(z, c_prev)[1], "c")
     gh, gc = rng.standard_normal((B, H)), rng.standard_normal((B, H))
     gz, gc_prev = np.empty_like(z), np.empty_like(c_prev)
-    rnn_cells.lstm_cell_backward(gh, gc, acts, c_prev, c, gz, gc_prev)
+    rnn.lstm_cell_backward(gh, gc, acts, c_prev, c, gz, gc_prev)
 
     def objective():
         h, c = cell(z, c_prev)
@@ -145,11 +145,11 @@ def check_gru_cell(rng: np.random.Generator) -> None:
         return (1 - z) * np.tanh(a[:, 2 * H:] + r * b[:, 2 * H:]) + z * h_prev
 
     h, acts = np.empty((B, H)), np.empty((B, 4 * H))
-    rnn_cells.gru_cell_forward(a, b, h_prev, h, acts)
+    rnn.gru_cell_forward(a, b, h_prev, h, acts)
     close(h, cell(a, b, h_prev), "h")
     gh = rng.standard_normal((B, H))
     ga, gb, gh_prev = np.empty_like(a), np.empty_like(b), np.empty_like(h_prev)
-    rnn_cells.gru_cell_backward(gh, acts, h_prev, ga, gb, gh_prev)
+    rnn.gru_cell_backward(gh, acts, h_prev, ga, gb, gh_prev)
 
     def objective():
         return float((gh * cell(a, b, h_prev)).sum())
@@ -164,14 +164,14 @@ def check_im2col(rng: np.random.Generator) -> None:
     (sh, sw), (ph, pw), (dh, dw) = (2, 1), (1, 2), (2, 1)
     OH, OW = conv_out_size(H, kh, sh, ph, dh), conv_out_size(W, kw, sw, pw, dw)
     x, cols = rng.standard_normal((N, C, H, W)), np.empty((N, C, kh, kw, OH, OW))
-    im2col.im2col(x, cols, (sh, sw), (ph, pw), (dh, dw))
+    conv.im2col(x, cols, (sh, sw), (ph, pw), (dh, dw))
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     for i in range(kh):
         for j in range(kw):
             rows, columns = slice(i * dh, i * dh + sh * (OH - 1) + 1, sh), slice(j * dw, j * dw + sw * (OW - 1) + 1, sw)
             close(cols[:, :, i, j], xp[:, :, rows, columns], "cols")
     g, gx = rng.standard_normal(cols.shape), np.empty_like(x)
-    im2col.col2im(g, gx, (sh, sw), (ph, pw), (dh, dw))
+    conv.col2im(g, gx, (sh, sw), (ph, pw), (dh, dw))
     close((gx * x).sum(), (g * cols).sum(), "col2im is the adjoint: <col2im(g), x> = <g, im2col(x)>")
 
 

@@ -88,9 +88,9 @@ def cupy_backend(monkeypatch):
 def test_prototypes_are_parsed():
     from minidl.kernel_files import kernel_source
 
-    assert prototypes(kernel_source("maxpool2d.cu"))["maxpool2d_forward_f32"][:4] == ["float*", "float*", "long long*",
+    assert prototypes(kernel_source("pool.cu"))["maxpool2d_forward_f32"][:4] == ["float*", "float*", "long long*",
                                                                                       "int"]
-    assert len(prototypes(kernel_source("im2col.cu"))["col2im_f64"]) == 2 + 14
+    assert len(prototypes(kernel_source("conv.cu"))["col2im_f64"]) == 2 + 14
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])

@@ -1,4 +1,4 @@
-"""2-d max pooling (twin of ``kernels/maxpool2d.cu``): one thread per output element.
+"""2-d max pooling (twin of ``kernels/pool.cu``): one thread per output element.
 
     y[n, c, oh, ow] = max over the window of x[n, c, oh*sh - ph + a, ow*sw - pw + b]   (padding never wins)
     argmax = flat index h * W + w of the maximum in its (H, W) plane (the first one on ties)

@@ -1,4 +1,4 @@
-"""im2col and col2im for 2-d convolution (twin of ``kernels/im2col.cu``).
+"""im2col and col2im for 2-d convolution (twin of ``kernels/conv.cu``).
 
     cols[n, c, i, j, p, q] = x[n, c, p*sh + i*dh - ph, q*sw + j*dw - pw]   (0 outside x)
     col2im, its adjoint: gx[n, c, h, w] = sum of the cols entries that read x[n, c, h, w]

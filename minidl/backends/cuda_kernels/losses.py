@@ -1,4 +1,4 @@
-"""Fused softmax + cross-entropy over rows (twin of ``kernels/cross_entropy.cu``).
+"""Fused softmax + cross-entropy over rows (twin of ``kernels/losses.cu``).
 
     lse_i  = log sum_j exp(x_ij)                 (as m + log sum exp(x - m), m = max_j x_ij)
     loss_i = lse_i - x_{i, t_i}                  (0 where t_i == ignore_index)

@@ -1,4 +1,4 @@
-"""Layer normalisation over the last axis (twin of ``kernels/layer_norm.cu``).
+"""Layer normalisation over the last axis (twin of ``kernels/norm.cu``).
 
 Forward, per row: mu = mean(x), rstd = 1 / sqrt(mean((x - mu)^2) + eps), y = (x - mu) * rstd * w + b.
 Backward, with xhat = (x - mu) * rstd and g = gy * w:

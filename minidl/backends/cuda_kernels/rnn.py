@@ -1,4 +1,4 @@
-"""The element-wise part of LSTM and GRU cells (twin of ``kernels/rnn_cells.cu``; PyTorch's gate order).
+"""The element-wise part of LSTM and GRU cells (twin of ``kernels/rnn.cu``; PyTorch's gate order).
 
 LSTM, z (B, 4H) = [i, f, g, o] pre-activations:
     c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g),   h = sigmoid(o) * tanh(c),   acts = the activated gates
