@@ -92,9 +92,9 @@ def softmax_cross_entropy(logits: Tensor, target: Any, ignore_index: int = -100)
 # --------------------------------------------------------------------------- helpers
 def _index_array(target: Any, like: Tensor) -> Any:
     if isinstance(target, Tensor):
-        if target.backend is not like.backend:
+        if target.backend.xp is not like.backend.xp or target.backend.is_gpu != like.backend.is_gpu:
             raise ValueError(f"loss: the target is on backend {target.backend.name!r}, "
-                             f"the input on {like.backend.name!r}")
+                             f"the input on {like.backend.name!r} (another device)")
         array = target.array
     else:
         array = like.backend.asarray(target)
