@@ -29,9 +29,9 @@ erf         y = 2/sqrt(pi) int_0^x e^(-t^2) dt            dy/dx = 2/sqrt(pi) e^(
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from minidl.autograd import Function
+from minidl.backends.numpy_backend import erf_array  # noqa: F401  (minidl.nn.functional exports it)
 from minidl.ops.elementwise import exp, mask, sigmoid, tanh, where
 from minidl.tensor import Tensor
 
@@ -40,83 +40,9 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
-def erf_array(xp: Any, x: Any) -> Any:
-    """erf of an array, vectorised, to about 1e-15 (float64).
-
-    float32 numpy arrays get a rational approximation (``_erf_float32``, 1.6x faster than SciPy, which
-    computes in float64). Otherwise SciPy's C implementation when it is installed (numpy arrays) or
-    ``cupyx``'s (cupy arrays); without them this readable pure-array version, 10x slower:
-
-    * |x| < 2: the series  erf(x) = 2/sqrt(pi) x e^(-x^2) sum_n (2x^2)^n / (1*3*...*(2n+1)),
-      whose terms are all positive (no cancellation), evaluated in nested (Horner) form;
-    * |x| >= 2: the continued fraction  erfc(x) = e^(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))).
-    """
-    if x.dtype == xp.float32 and xp.__name__ == "numpy":  # 1.6x faster than SciPy's (float64) erf
-        return _erf_float32(xp, x)
-    fast = _fast_erf(xp)
-    if fast is not None:
-        return fast(x)
-    z = xp.abs(x)
-    out = xp.empty_like(z)
-    small = z < 2
-    zs = z[small]
-    two_z2 = 2 * zs * zs
-    s = xp.ones_like(zs)
-    for k in range(32, 0, -1):  # 32 terms reach double precision for |x| < 2
-        s = 1 + s * two_z2 / (2 * k + 1)
-    out[small] = _TWO_OVER_SQRT_PI * zs * xp.exp(-zs * zs) * s
-    zl = z[~small]
-    f = zl.copy()
-    for k in range(40, 0, -1):  # 40 levels of the fraction reach double precision for |x| >= 2
-        f = zl + (k / 2) / f
-    out[~small] = 1 - xp.exp(-zl * zl) / (math.sqrt(math.pi) * f)
-    return xp.sign(x) * out
-
-
-# erf(x) ~= x P(x^2) / Q(x^2) on [-4, 4]: the minimax rational approximation of Eigen's
-# ``generic_fast_erf_float`` (XLA uses the same). Highest power first, for Horner's rule.
-_ERF32_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
-            -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02)
-_ERF32_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03,
-            -1.42647390514189e-02)
-
-
-def _erf_float32(xp: Any, x: Any) -> Any:
-    """erf of a float32 array: x P(x^2) / Q(x^2) with x clamped to [-4, 4] (beyond, erf is +-1 in
-    float32). Twelve multiply-adds and a division, all in float32, in place: on (16, 64, 512), 6.4 ms
-    against SciPy's 10.2 ms (interleaved) and 63 ms for the float64 series below; within 4.5e-7 of the
-    exact erf (measured against ``math.erf`` on 2M points)."""
-    x = xp.clip(x, -4.0, 4.0)
-    x2 = x * x
-    p = xp.full_like(x, _ERF32_P[0])
-    for c in _ERF32_P[1:]:
-        p *= x2
-        p += xp.float32(c)
-    q = xp.full_like(x, _ERF32_Q[0])
-    for c in _ERF32_Q[1:]:
-        q *= x2
-        q += xp.float32(c)
-    p *= x
-    p /= q
-    return p
-
-
-def _fast_erf(xp: Any) -> Any:
-    try:
-        if xp.__name__ == "numpy":
-            from scipy.special import erf
-        elif xp.__name__ == "cupy":
-            from cupyx.scipy.special import erf
-        else:
-            return None
-    except ImportError:
-        return None
-    return erf
-
-
 class Erf(Function):
     def forward(self, x):
-        return erf_array(self.backend.xp, x).astype(x.dtype, copy=False)
+        return self.backend.erf(x)
 
     def backward(self, gy):
         (x,) = self.inputs
@@ -159,7 +85,7 @@ class GELUFunction(Function):
         xp = self.backend.xp
         if self.approximate == "tanh":
             return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
-        return (0.5 * x * (1 + erf_array(xp, x * (1 / math.sqrt(2))))).astype(x.dtype, copy=False)
+        return (0.5 * x * (1 + self.backend.erf(x * (1 / math.sqrt(2))))).astype(x.dtype, copy=False)
 
     def backward(self, gy):
         (x,) = self.inputs
