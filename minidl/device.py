@@ -88,6 +88,22 @@ def is_device_like(target: Any) -> bool:
     return target in known() or target.partition(":")[0] in ("cpu", "cuda")
 
 
+def parse_to_args(args: tuple[Any, ...], device: Any = None, dtype: Any = None) -> tuple[Any, Any]:
+    """Sort the positional arguments of ``Tensor.to`` / ``Module.to`` into ``(device, dtype)``.
+
+    Each argument is a device or backend name (``"cuda"``, ``"numba"``, ``minidl.device(...)``), a
+    dtype, or a tensor, which gives both of its own (``x.to(other)``).
+    """
+    for arg in args:
+        if hasattr(arg, "backend") and hasattr(arg, "dtype"):  # a Tensor (this module cannot import Tensor)
+            device, dtype = arg.backend, arg.dtype
+        elif is_device_like(arg):
+            device = arg
+        else:
+            dtype = arg
+    return device, dtype
+
+
 def backend_for(target: str | device | Backend | None, current: Backend | None = None) -> Backend:
     """The backend that ``target`` (a device, a device string or a backend name) means.
 

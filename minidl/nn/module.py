@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from minidl.autograd import Function, RemovableHandle, is_grad_enabled
-from minidl.device import backend_for, is_device_like
+from minidl.device import backend_for, parse_to_args
 from minidl.nn.parameter import Parameter
 from minidl.tensor import Tensor
 
@@ -465,13 +465,7 @@ class Module:
         ``"numba"``, ``minidl.device(...)``) and/or cast floating ones to a dtype (``minidl.float64``),
         as ``torch.nn.Module.to`` does. Parameters stay the same objects, so an optimizer made before
         the move keeps working."""
-        for arg in args:
-            if isinstance(arg, Tensor):
-                device, dtype = arg.backend, arg.dtype
-            elif is_device_like(arg):
-                device = arg
-            else:
-                dtype = arg
+        device, dtype = parse_to_args(args, device, dtype)
         dtype = None if dtype is None else np.dtype(dtype)
         if dtype is not None and dtype.kind != "f":
             raise TypeError(f"Module.to: only floating point dtypes are allowed, got {dtype}")

@@ -24,7 +24,7 @@ from minidl import (
     creation,
     ops,  # (the package being imported: its submodules are loaded before install runs)
 )
-from minidl.device import backend_for, is_device_like
+from minidl.device import backend_for, parse_to_args
 from minidl.tensor import Tensor, TensorHooks
 
 # PyTorch's legacy type names, for ``x.type()``.
@@ -94,13 +94,7 @@ class TensorMethods:
         gives both of its own. Returns ``self`` when nothing changes (unless ``copy=True``).
         ``non_blocking`` is accepted and has no effect.
         """
-        for arg in args:
-            if isinstance(arg, Tensor):
-                dtype, device = arg.dtype, arg.backend
-            elif is_device_like(arg):
-                device = arg
-            else:
-                dtype = arg
+        device, dtype = parse_to_args(args, device, dtype)
         out = self
         if device is not None:
             out = ops.shape.to_backend(out, backend_for(device, self.backend))
