@@ -64,3 +64,4 @@ from minidl import serialization  # noqa: E402, I001  (after io: it uses Checkpo
 from minidl import train  # noqa: E402  (uses io, nn and optim)
 from minidl import utils  # noqa: E402  (torch.utils.data: minidl.utils.data)
 from minidl import onnx  # noqa: E402  (torch.onnx; the onnx package itself is imported by export only)
+from minidl import profiler  # noqa: E402  (torch.profiler; swaps nothing in until a profile starts)
