@@ -8,16 +8,16 @@ and the batch, records its resident memory R0, resets the kernel's high-water ma
 is VmHWM - R0: the most memory training needed on top of the model and the data (activations,
 gradients, optimizer state, temporaries, and whatever the C heap kept of freed blocks). Both
 frameworks allocate from the C heap on the CPU, so the same measure applies to both; a process per
-figure keeps one run's freed memory out of the next one's.
+figure keeps one run's freed memory out of the next one's. One thread per pool unless ``--threads``
+(the environment of ``isolated.py``); ``compare_torch.py`` puts these figures beside its timings.
 
-    python benchmarks/peak_memory.py [--workloads W1-B256 W3] [--markdown]
+    python benchmarks/peak_memory.py [--workloads W1-B256 W3] [--threads 1] [--markdown]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +25,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.isolated import thread_env  # noqa: E402
 from benchmarks.workloads import WORKLOADS  # noqa: E402
 
 
@@ -36,7 +37,7 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def measure(workload: str, framework: str) -> dict[str, float]:
+def measure(workload: str, framework: str, threads: int = 1) -> dict[str, float]:
     """Run in the child process: the step's peak memory above its starting point, in MiB."""
     import ctypes
     import gc
@@ -44,7 +45,7 @@ def measure(workload: str, framework: str) -> dict[str, float]:
     from benchmarks.workloads import minidl_step, torch_step
 
     def make_step():
-        return torch_step(workload, threads=1) if framework == "torch" else minidl_step(workload, framework)
+        return torch_step(workload, threads=threads) if framework == "torch" else minidl_step(workload, framework)
 
     warm_up = make_step()  # JIT compilation (numba), lazy initialisation (torch) happen here ...
     warm_up()
@@ -59,12 +60,11 @@ def measure(workload: str, framework: str) -> dict[str, float]:
     return {"step_peak_mib": (_status_kib("VmHWM") - start) / 1024, "resident_mib": start / 1024}
 
 
-def run_child(workload: str, framework: str) -> dict[str, float] | None:
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    root = str(Path(__file__).resolve().parent.parent)
-    code = (f"import json, sys; sys.path.insert(0, {root!r}); from benchmarks.peak_memory import measure; "
-            f"print(json.dumps(measure({workload!r}, {framework!r})))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+def run_child(workload: str, framework: str, threads: int = 1) -> dict[str, float] | None:
+    """One figure, from a fresh process; ``None`` (and the child's error on stderr) when it fails."""
+    code = ("import json; from benchmarks.peak_memory import measure; "
+            f"print(json.dumps(measure({workload!r}, {framework!r}, {threads})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=thread_env(threads))
     if done.returncode != 0:
         print(f"{workload} {framework}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
         return None
@@ -75,13 +75,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workloads", nargs="*", default=list(WORKLOADS))
     parser.add_argument("--frameworks", nargs="*", default=["numpy", "numba", "torch"])
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
     if not Path("/proc/self/clear_refs").exists():
         sys.exit("peak_memory.py needs Linux (/proc/self/clear_refs)")
     rows = []
     for w in args.workloads:
-        results = {f: run_child(w, f) for f in args.frameworks}
+        results = {f: run_child(w, f, args.threads) for f in args.frameworks}
         rows.append((w, results))
     header = ["workload"] + [f"{f} peak (MiB)" for f in args.frameworks]
     if "torch" in args.frameworks:
