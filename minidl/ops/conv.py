@@ -7,7 +7,7 @@ conv2d cross-correlates every input plane with a small kernel. With x (N, C, H, 
 
 where g = o // (O/groups) is the group of output channel o, and OH = (H + 2p - d(kh-1) - 1) // s + 1.
 The kernels compute it as one batched matrix product: ``cols = im2col(x)`` lays out, for every
-output pixel, the C*kh*kw values under the kernel, and ``y = W (O, C*kh*kw) @ cols``.
+output pixel, the ``C*kh*kw`` values under the kernel, and ``y = W (O, C*kh*kw) @ cols``.
 
 y is linear in x and in w, so both gradients are again convolutions:
 
@@ -200,7 +200,7 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
                      dilation: int | Pair = 1) -> Tensor:
     """Transposed convolution (the input gradient of a conv2d) of x (N, C_in, H, W) with weight
     (C_in, C_out/groups, kh, kw), like ``torch.nn.functional.conv_transpose2d``:
-    OH = (H - 1)*s - 2p + d*(kh - 1) + output_padding + 1."""
+    ``OH = (H - 1)*s - 2p + d*(kh - 1) + output_padding + 1``."""
     op = "conv_transpose2d"
     _check(op, x, weight, None, groups, weight.shape[0], weight.shape[1] * groups)
     if x.shape[1] != weight.shape[0]:

@@ -6,13 +6,13 @@ the ceiling, keeping a last window that hangs over the bottom edge if it starts 
 padding (PyTorch's rule); such a window only sees the rows that exist.
 
 * max:   y = max of the window (padding counts as -inf, so it never wins);
-         dL/dx = dL/dy sent to the position of the maximum (``indices``: the flat index h*W + w in
+         dL/dx = dL/dy sent to the position of the maximum (``indices``: the flat index ``h*W + w`` in
          the (H, W) plane, as PyTorch's ``return_indices``); overlapping windows add up.
-* avg:   y = sum of the window / divisor, the divisor being kh*kw (``count_include_pad=True``,
+* avg:   y = sum of the window / divisor, the divisor being ``kh*kw`` (``count_include_pad=True``,
          the default; a ceil_mode window counts only up to the padded edge) or the number of
          non-padding elements;  dL/dx = dL/dy / divisor spread back
          over the window.
-* adaptive avg: output cell i averages input rows floor(i*H/OH) .. ceil((i+1)*H/OH) - 1 (PyTorch's
+* adaptive avg: output cell i averages input rows ``floor(i*H/OH) .. ceil((i+1)*H/OH) - 1`` (PyTorch's
          formula); the averaging is linear, y = A_h @ x @ A_w^T with small averaging matrices.
 
 Both backward passes are linear maps of dL/dy; their own gradients are the forward pass again
@@ -134,7 +134,7 @@ def max_pool2d(x: Tensor, kernel_size: int | Pair, stride: int | Pair | None = N
     """2-d max pooling of x (N, C, H, W); ``stride`` defaults to ``kernel_size``. A window's rows and columns
     are ``dilation`` apart; ``ceil_mode`` keeps a last window that hangs over the bottom or right edge (if it
     starts inside the input or the left padding). With ``return_indices=True`` also returns the int64 flat
-    index h*W + w of every maximum."""
+    index ``h*W + w`` of every maximum."""
     fn = MaxPool2dFunction(*_pool_args("max_pool2d", x, 2, kernel_size, stride, padding, dilation, ceil_mode),
                    bool(ceil_mode))
     y = fn(x)
@@ -174,7 +174,7 @@ def avg_pool1d(x: Tensor, kernel_size: int, stride: int | None = None, padding: 
 
 
 def _window_sizes(x: Tensor, y_shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair) -> Tensor:
-    """(OH, OW) constant: each window's size clipped at the padded edge (kh*kw but for ceil_mode's last ones)."""
+    """(OH, OW) constant: each window's size clipped at the padded edge (``kh*kw`` but for ceil_mode's last ones)."""
     sizes = []
     for n, out, k, s, p in zip(x.shape[2:], y_shape[2:], kernel, stride, padding):
         start = np.arange(out) * s - p
@@ -189,7 +189,7 @@ def _unsqueeze_1d(op: str, x: Tensor) -> Tensor:
 
 
 def _averaging_matrix(n_in: int, n_out: int, x: Tensor) -> Tensor:
-    """A (n_out, n_in) matrix whose row i averages inputs floor(i*n_in/n_out) .. ceil((i+1)*n_in/n_out) - 1."""
+    """A (n_out, n_in) matrix whose row i averages inputs ``floor(i*n_in/n_out) .. ceil((i+1)*n_in/n_out) - 1``."""
     a = np.zeros((n_out, n_in))
     for i in range(n_out):  # a loop over output positions of one axis (small), building a constant
         start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)

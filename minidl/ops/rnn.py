@@ -22,7 +22,7 @@ GRU, from a = x W_ih^T + b_ih and b = h_prev W_hh^T + b_hh, both (B, 3H) = [r, z
 A whole LSTM layer over time is also one op, ``lstm_sequence``: its forward loops over the steps
 (one small matmul h W_hh^T and one fused cell each), and its backward loops back over them keeping
 every step's dL/dz in one (T, B, 4H) array, so the gradient of W_hh is one big matmul
-dL/dW_hh = sum_t dz_t^T h_{t-1} = dZ^T H_prev  ((4H, T*B) @ (T*B, H))
+``dL/dW_hh = sum_t dz_t^T h_{t-1} = dZ^T H_prev``  (``(4H, T*B) @ (T*B, H)``)
 instead of T small ones added up one by one, and the engine walks one node instead of 5 per step.
 ``gru_sequence`` does the same for a GRU layer (dL/dW_hh from the (T, B, 3H) array of dL/db).
 
@@ -254,7 +254,7 @@ class GRUSequence(_Sequence):
 
     Step t: b_t = h_{t-1} W_hh^T + b_hh (b_hh stays out of xa: its n-part is multiplied by r),
     h_t = gru_cell(xa_t, b_t, h_{t-1}). The backward runs the fused cell backward step by step and
-    gets dL/dW_hh as one (3H, T*B) @ (T*B, H) product and dL/db_hh as one sum. Memory: h for every
+    gets dL/dW_hh as one ``(3H, T*B) @ (T*B, H)`` product and dL/db_hh as one sum. Memory: h for every
     step ((T+1, B, H)) and the gate activations, as the unrolled graph would keep.
     """
 

@@ -1,28 +1,6 @@
 """``Adadelta``: an adaptive learning rate with units that match the parameter's (Zeiler, 2012).
 
-Adagrad's step shrinks forever, because it divides by the root of *all* past squared gradients.
-Adadelta keeps two running averages instead, of the squared gradients (``s``) and of the squared
-updates (``u``), and scales the gradient by their ratio: ``sqrt(u)`` has the units of the parameter
-and ``sqrt(s)`` those of the gradient, so the step has the right units with no hand-set step size
-(``lr`` is only a final multiplier, 1 by default). PyTorch's rule::
-
-    g     <- -g                                    (maximize=True)
-    g     <- g + lambda p                          (weight decay as an L2 penalty)
-    s     <- rho s + (1 - rho) g^2
-    delta <- sqrt(u + eps) / sqrt(s + eps) * g
-    u     <- rho u + (1 - rho) delta^2
-    p     <- p - lr delta
-
-Both averages start at zero, so the first steps are about ``sqrt(eps / (1 - rho))``: small, and
-growing as ``u`` fills up.
-
->>> import minidl
->>> w = minidl.tensor([1.0], requires_grad=True, dtype=minidl.float64)
->>> opt = Adadelta([w], lr=1.0, rho=0.9, eps=1e-6)
->>> (w * w).sum().backward(); opt.step()
->>> round(1 - w.item(), 8)  # sqrt(1e-6) / sqrt(0.1 * 4 + 1e-6) * 2
-0.00316227
-"""
+The update rule and an example are in the class docstring (shown by ``help`` and the API page)."""
 
 from __future__ import annotations
 
@@ -34,6 +12,29 @@ from minidl.tensor import Tensor
 
 class Adadelta(Optimizer):
     """``Adadelta(params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False)``.
+
+    Adagrad's step shrinks forever, because it divides by the root of *all* past squared gradients.
+    Adadelta keeps two running averages instead, of the squared gradients (``s``) and of the squared
+    updates (``u``), and scales the gradient by their ratio: ``sqrt(u)`` has the units of the parameter
+    and ``sqrt(s)`` those of the gradient, so the step has the right units with no hand-set step size
+    (``lr`` is only a final multiplier, 1 by default). PyTorch's rule:
+
+        g     <- -g                                    (maximize=True)
+        g     <- g + lambda p                          (weight decay as an L2 penalty)
+        s     <- rho s + (1 - rho) g^2
+        delta <- sqrt(u + eps) / sqrt(s + eps) * g
+        u     <- rho u + (1 - rho) delta^2
+        p     <- p - lr delta
+
+    Both averages start at zero, so the first steps are about ``sqrt(eps / (1 - rho))``: small, and
+    growing as ``u`` fills up.
+
+    >>> import minidl
+    >>> w = minidl.tensor([1.0], requires_grad=True, dtype=minidl.float64)
+    >>> opt = Adadelta([w], lr=1.0, rho=0.9, eps=1e-6)
+    >>> (w * w).sum().backward(); opt.step()
+    >>> round(1 - w.item(), 8)  # sqrt(1e-6) / sqrt(0.1 * 4 + 1e-6) * 2
+    0.00316227
 
     State per parameter (PyTorch's names): ``step``, ``square_avg`` (``s``) and ``acc_delta`` (``u``).
     """

@@ -1,22 +1,6 @@
 """``Adagrad``: per-coordinate step sizes that shrink with the sum of squared gradients (Duchi et al., 2011).
 
-PyTorch's rule at step ``t`` (from 1)::
-
-    g  <- g + lambda p                       (weight decay as an L2 penalty)
-    lr_t = lr / (1 + (t - 1) lr_decay)
-    s  <- s + g^2                            (s starts at initial_accumulator_value)
-    p  <- p - lr_t g / (sqrt(s) + eps)
-
-Coordinates with rare gradients keep large steps; frequent ones slow down. Because ``s`` only grows,
-the steps eventually become tiny: RMSprop and Adam replace the sum with a running average.
-
->>> import minidl
->>> w = minidl.tensor([3.0], requires_grad=True)
->>> opt = Adagrad([w], lr=0.5)
->>> (w * w).sum().backward(); opt.step()
->>> w  # 3 - 0.5 * 6 / sqrt(36)
-tensor([2.5], requires_grad=True)
-"""
+The update rule and an example are in the class docstring (shown by ``help`` and the API page)."""
 
 from __future__ import annotations
 
@@ -27,7 +11,25 @@ from minidl.tensor import Tensor
 
 
 class Adagrad(Optimizer):
-    """``Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10)``."""
+    """``Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10)``.
+
+    PyTorch's rule at step ``t`` (from 1):
+
+        g  <- g + lambda p                       (weight decay as an L2 penalty)
+        lr_t = lr / (1 + (t - 1) lr_decay)
+        s  <- s + g^2                            (s starts at initial_accumulator_value)
+        p  <- p - lr_t g / (sqrt(s) + eps)
+
+    Coordinates with rare gradients keep large steps; frequent ones slow down. Because ``s`` only grows,
+    the steps eventually become tiny: RMSprop and Adam replace the sum with a running average.
+
+    >>> import minidl
+    >>> w = minidl.tensor([3.0], requires_grad=True)
+    >>> opt = Adagrad([w], lr=0.5)
+    >>> (w * w).sum().backward(); opt.step()
+    >>> w  # 3 - 0.5 * 6 / sqrt(36)
+    tensor([2.5], requires_grad=True)
+    """
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False) -> None:

@@ -1,26 +1,6 @@
 """``Adam`` and ``AdamW``: adaptive moment estimation (Kingma & Ba, 2015; Loshchilov & Hutter, 2019).
 
-Adam keeps two running averages per parameter, of the gradient (``m``, the first moment) and of its
-square (``v``, the second moment), and divides one by the square root of the other: every coordinate
-gets its own step size, about ``lr`` whatever the scale of its gradient. PyTorch's rule at step ``t``
-(from 1)::
-
-    g <- g + lambda p                        (Adam: L2 penalty, enters m and v)
-    p <- p - lr lambda p                     (AdamW: decoupled weight decay, outside the scaling)
-    m <- beta1 m + (1 - beta1) g
-    v <- beta2 v + (1 - beta2) g^2
-    v_max <- max(v_max, v)                   (amsgrad=True; then v_max replaces v below)
-    p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-
-The divisions by ``1 - beta^t`` undo the bias of averages started at zero.
-
->>> import minidl
->>> w = minidl.tensor([1.0, -2.0], requires_grad=True)
->>> opt = Adam([w], lr=0.1)
->>> (w * w).sum().backward(); opt.step()
->>> [round(v, 4) for v in w.tolist()]  # the first step moves every coordinate by about lr
-[0.9, -1.9]
-"""
+The update rule and an example are in the class docstring (shown by ``help`` and the API page)."""
 
 from __future__ import annotations
 
@@ -32,6 +12,27 @@ from minidl.tensor import Tensor
 
 class Adam(Optimizer):
     """``Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, maximize=False)``.
+
+    Adam keeps two running averages per parameter, of the gradient (``m``, the first moment) and of its
+    square (``v``, the second moment), and divides one by the square root of the other: every coordinate
+    gets its own step size, about ``lr`` whatever the scale of its gradient. PyTorch's rule at step ``t``
+    (from 1):
+
+        g <- g + lambda p                        (Adam: L2 penalty, enters m and v)
+        p <- p - lr lambda p                     (AdamW: decoupled weight decay, outside the scaling)
+        m <- beta1 m + (1 - beta1) g
+        v <- beta2 v + (1 - beta2) g^2
+        v_max <- max(v_max, v)                   (amsgrad=True; then v_max replaces v below)
+        p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    The divisions by ``1 - beta^t`` undo the bias of averages started at zero.
+
+    >>> import minidl
+    >>> w = minidl.tensor([1.0, -2.0], requires_grad=True)
+    >>> opt = Adam([w], lr=0.1)
+    >>> (w * w).sum().backward(); opt.step()
+    >>> [round(v, 4) for v in w.tolist()]  # the first step moves every coordinate by about lr
+    [0.9, -1.9]
 
     ``weight_decay`` is an L2 penalty added to the gradient (use ``AdamW`` for decoupled decay).
     """

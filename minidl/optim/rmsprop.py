@@ -1,24 +1,6 @@
 """``RMSprop``: divide the gradient by a running root mean square of recent gradients (Hinton, 2012).
 
-PyTorch's rule (``a`` = alpha, ``mu`` = momentum)::
-
-    g    <- g + lambda p                     (weight decay as an L2 penalty)
-    s    <- a s + (1 - a) g^2                (running mean of squares)
-    gbar <- a gbar + (1 - a) g               (centered=True only)
-    avg  <- sqrt(s - gbar^2) + eps           (centered)   or   sqrt(s) + eps
-    b    <- mu b + g / avg;  p <- p - lr b   (momentum > 0)
-    p    <- p - lr g / avg                   (otherwise)
-
-Note ``eps`` is added outside the square root, and ``s`` starts at zero with no bias correction:
-the first steps are large (about ``lr / sqrt(1 - a)``).
-
->>> import minidl
->>> w = minidl.tensor([1.0], requires_grad=True)
->>> opt = RMSprop([w], lr=0.01, alpha=0.99)
->>> (w * w).sum().backward(); opt.step()
->>> round(w.item(), 4)  # 1 - 0.01 * 2 / sqrt(0.01 * 4)
-0.9
-"""
+The update rule and an example are in the class docstring (shown by ``help`` and the API page)."""
 
 from __future__ import annotations
 
@@ -29,7 +11,27 @@ from minidl.tensor import Tensor
 
 
 class RMSprop(Optimizer):
-    """``RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False)``."""
+    """``RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False)``.
+
+    PyTorch's rule (``a`` = alpha, ``mu`` = momentum):
+
+        g    <- g + lambda p                     (weight decay as an L2 penalty)
+        s    <- a s + (1 - a) g^2                (running mean of squares)
+        gbar <- a gbar + (1 - a) g               (centered=True only)
+        avg  <- sqrt(s - gbar^2) + eps           (centered)   or   sqrt(s) + eps
+        b    <- mu b + g / avg;  p <- p - lr b   (momentum > 0)
+        p    <- p - lr g / avg                   (otherwise)
+
+    Note ``eps`` is added outside the square root, and ``s`` starts at zero with no bias correction:
+    the first steps are large (about ``lr / sqrt(1 - a)``).
+
+    >>> import minidl
+    >>> w = minidl.tensor([1.0], requires_grad=True)
+    >>> opt = RMSprop([w], lr=0.01, alpha=0.99)
+    >>> (w * w).sum().backward(); opt.step()
+    >>> round(w.item(), 4)  # 1 - 0.01 * 2 / sqrt(0.01 * 4)
+    0.9
+    """
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,

@@ -1,24 +1,6 @@
 """``SGD``: stochastic gradient descent, with momentum, Nesterov momentum and weight decay.
 
-PyTorch's rule, for gradient ``g`` of parameter ``p`` at step ``t`` (``mu`` = momentum,
-``tau`` = dampening, ``lambda`` = weight_decay)::
-
-    g  <- g + lambda p                       (L2 penalty; -g first when maximize=True)
-    b  <- g                                  at the first step
-    b  <- mu b + (1 - tau) g                 afterwards
-    g  <- g + mu b    (nesterov)   or   g <- b
-    p  <- p - lr g
-
-Note that PyTorch's momentum multiplies ``lr`` outside the buffer (``b`` accumulates gradients, not
-steps), unlike the Sutskever et al. formulation; the two agree while ``lr`` is constant.
-
->>> import minidl
->>> w = minidl.tensor([1.0, -2.0], requires_grad=True)
->>> opt = SGD([w], lr=0.1, momentum=0.9)
->>> (w * w).sum().backward(); opt.step()
->>> w
-tensor([ 0.8, -1.6], requires_grad=True)
-"""
+The update rule and an example are in the class docstring (shown by ``help`` and the API page)."""
 
 from __future__ import annotations
 
@@ -29,7 +11,27 @@ from minidl.tensor import Tensor
 
 
 class SGD(Optimizer):
-    """``SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False)``."""
+    """``SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False)``.
+
+    PyTorch's rule, for gradient ``g`` of parameter ``p`` at step ``t`` (``mu`` = momentum,
+    ``tau`` = dampening, ``lambda`` = weight_decay):
+
+        g  <- g + lambda p                       (L2 penalty; -g first when maximize=True)
+        b  <- g                                  at the first step
+        b  <- mu b + (1 - tau) g                 afterwards
+        g  <- g + mu b    (nesterov)   or   g <- b
+        p  <- p - lr g
+
+    Note that PyTorch's momentum multiplies ``lr`` outside the buffer (``b`` accumulates gradients, not
+    steps), unlike the Sutskever et al. formulation; the two agree while ``lr`` is constant.
+
+    >>> import minidl
+    >>> w = minidl.tensor([1.0, -2.0], requires_grad=True)
+    >>> opt = SGD([w], lr=0.1, momentum=0.9)
+    >>> (w * w).sum().backward(); opt.step()
+    >>> w
+    tensor([ 0.8, -1.6], requires_grad=True)
+    """
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False) -> None:
