@@ -5,7 +5,10 @@
 - ``maxpool.png`` (docs/convolution.md): max pooling's forward (the argmax of each window) and backward
   (each output gradient routed to its argmax), from ``F.max_pool2d`` and autograd;
 - ``rosenbrock.png`` (docs/optimizers.md): the paths of ``minidl.optim``'s optimizers on the Rosenbrock
-  function, each step taken by minidl.
+  function, each step taken by minidl;
+- ``gradflow_rnn.png`` and ``gradflow_rnn_clipped.png`` (docs/debugging.md): ``minidl.viz.plot_grad_flow`` of
+  a two-layer ReLU RNN learning the sum of a sequence, at its first step without gradient clipping and
+  after 30 steps with ``clip_grad_norm_(max_norm=1)``.
 
 OUT_DIR defaults to ``docs/img``; tests/test_learn_pages.py runs this script into a temporary folder, so the
 code behind every committed picture keeps running. Needs matplotlib.
@@ -24,9 +27,11 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 import minidl  # noqa: E402
+import minidl.nn as nn  # noqa: E402
 import minidl.nn.functional as F  # noqa: E402
 from minidl import optim  # noqa: E402
 from minidl.backends import get_backend  # noqa: E402
+from minidl.viz import plot_grad_flow  # noqa: E402
 
 WINDOW_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
 
@@ -147,12 +152,53 @@ def rosenbrock_figure(out: Path) -> None:
     plt.close(fig)
 
 
+class SumRNN(nn.Module):
+    """The RNN of docs/debugging.md: two ReLU layers read a sequence, a linear head predicts its sum."""
+
+    def __init__(self, hidden: int = 32) -> None:
+        super().__init__()
+        self.rnn = nn.RNN(1, hidden, num_layers=2, nonlinearity="relu", batch_first=True)
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1])
+
+
+def train_sum_rnn(clip: bool, steps: int, T: int = 40, seed: int = 0) -> nn.Module:
+    """docs/debugging.md's ``train``: recurrent weights start at 1.1 I, SGD, clip_grad_norm_ to 1 if ``clip``."""
+    minidl.manual_seed(seed)
+    model = SumRNN()
+    with minidl.no_grad():
+        for name, w in model.named_parameters():
+            if "weight_hh" in name:
+                w.copy_(minidl.tensor(1.1 * np.eye(w.shape[0], dtype=np.float32)))
+    opt = optim.SGD(model.parameters(), lr=1e-3)
+    data = np.random.default_rng(seed)
+    for _ in range(steps):
+        x = data.standard_normal((16, T, 1)).astype(np.float32)
+        opt.zero_grad()
+        F.mse_loss(model(minidl.tensor(x)), minidl.tensor(x.sum(axis=1))).backward()
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0 if clip else float("inf"))
+        opt.step()
+    return model  # its .grad: the last step's gradients (after clipping)
+
+
+def gradflow_figures(out: Path) -> None:
+    for clip, steps, name, title in [(False, 1, "gradflow_rnn.png", "step 1, no clipping"),
+                                     (True, 30, "gradflow_rnn_clipped.png", "step 30, clipped to norm 1")]:
+        fig = plot_grad_flow(train_sum_rnn(clip, steps), log_scale=True)
+        fig.axes[0].set_title(f"2-layer ReLU RNN, T = 40: {title}")
+        fig.savefig(out / name, dpi=100, metadata={"Software": None})
+
+
 def main(out_dir: str | None = None) -> None:
     out = Path(out_dir) if out_dir else Path(__file__).parent / "img"
     out.mkdir(parents=True, exist_ok=True)
     im2col_figure(out)
     maxpool_figure(out)
     rosenbrock_figure(out)
+    gradflow_figures(out)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = ["autograd.md", "sequence-models.md", "convolution.md", "optimizers.md", "autograd-from-scratch.md"]
+PAGES = ["autograd.md", "sequence-models.md", "convolution.md", "optimizers.md", "autograd-from-scratch.md",
+         "debugging.md"]
 
 BLOCK = re.compile(r"(?:^<!-- (?P<kind>norun|excerpt):\s*(?P<arg>.*?)\s*-->\n)?^```python\n(?P<code>.*?)^```\s*$",
                    re.M | re.S)
