@@ -129,7 +129,7 @@ def plot_grad_flow(model: Any, path: str | Path | None = None, include_bias: boo
 
     names, means, maxes = [], [], []
     for name, p in model.named_parameters():
-        if p.grad is None or not p.requires_grad or (not include_bias and name.endswith("bias")):
+        if p.grad is None or not p.requires_grad or (not include_bias and name.rpartition(".")[2].startswith("bias")):
             continue
         g = np.abs(p.grad.backend.to_numpy(p.grad.array).astype(np.float64))
         names.append(name if include_bias else name.removesuffix(".weight"))

@@ -90,3 +90,14 @@ def test_plot_grad_flow_writes_a_png(tmp_path):
         pixels = np.asarray(image.convert("L"))
     assert pixels.min() < 100 and pixels.max() > 200  # drawn: dark bars and text on a light background
     assert len(np.unique(pixels)) > 10
+
+
+def test_plot_grad_flow_leaves_out_rnn_biases_too():
+    pytest.importorskip("matplotlib")
+    rnn = minidl.nn.RNN(3, 4)
+    out, _ = rnn(minidl.ones(5, 2, 3))
+    out.sum().backward()
+    fig = minidl.viz.plot_grad_flow(rnn)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels and not any("bias" in label for label in labels), labels
+    assert any("weight_ih_l0" in label for label in labels), labels
