@@ -1,4 +1,5 @@
-"""Gradient clipping and flattening parameters into one vector (``torch.nn.utils`` names).
+"""Gradient clipping and flattening parameters into one vector (``torch.nn.utils`` names); pruning in
+:mod:`minidl.nn.utils.prune` (``torch.nn.utils.prune``).
 
 Clipping keeps one bad batch from throwing the weights far away (exploding gradients in RNNs, the
 first steps of a transformer). Call it between ``loss.backward()`` and ``optimizer.step()``::
@@ -24,6 +25,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from minidl.creation import tensor
+from minidl.nn.utils import prune  # noqa: F401  (torch.nn.utils.prune)
 from minidl.ops.shape import cat
 from minidl.tensor import Tensor
 
