@@ -133,6 +133,7 @@ print("\\n".join(untested([root_tests])))  # the test file forgotten
 
 def test_the_guides_worked_example_adds_an_op_and_a_layer_in_three_files(tmp_path):
     shutil.copytree(ROOT / "minidl", tmp_path / "minidl", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "kernels", tmp_path / "kernels")  # the catalogue: minidl.backends.KERNELS is read from it
     for path, code in snippets().items():
         target = tmp_path / path
         target.parent.mkdir(parents=True, exist_ok=True)

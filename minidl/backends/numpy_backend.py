@@ -24,6 +24,11 @@ __all__ = ["NumpyBackend", "erf_array", "pool_out_size"]  # erf_array, pool_out_
 
 
 class NumpyBackend(Backend):
+    """The reference: one method per kernel of the contract, its docstring the kernel's math.
+
+    The public methods below (other than ``to_numpy``) are exactly the kernels listed in
+    ``kernels/README.md``; ``tests/test_kernel_catalogue.py`` keeps the two in step."""
+
     name = "numpy"
     xp = numpy
 
@@ -32,11 +37,14 @@ class NumpyBackend(Backend):
 
     # ---- linear algebra ----
     def matmul(self, a, b):
+        """Batched matrix product of two arrays with ndim >= 2 (numpy broadcasting of batch dims)."""
         return self.xp.matmul(a, b)
 
     # ---- softmax family ----
     def erf(self, x):
-        """float32: a rational approximation (``_erf_float32``, 1.6x faster than SciPy, which computes in
+        """The error function ``2/sqrt(pi) int_0^x e^(-t^2) dt``, elementwise, in ``x``'s dtype.
+
+        float32: a rational approximation (``_erf_float32``, 1.6x faster than SciPy, which computes in
         float64). Otherwise SciPy's C implementation for NumPy arrays when SciPy is installed; without it (or
         for another array module) the readable pure-array version ``_erf_series``, 10x slower."""
         if x.dtype != numpy.float32 and self.xp is numpy:
@@ -49,6 +57,7 @@ class NumpyBackend(Backend):
         return erf_array(self.xp, x)
 
     def softmax(self, x, axis):
+        """``exp(x - max) / sum(exp(x - max))`` along ``axis``."""
         a = _widen(x)  # float16 is computed in float32 (module docstring)
         # Subtracting the max changes nothing mathematically and keeps exp() from overflowing.
         e = self.xp.exp(a - a.max(axis=axis, keepdims=True))
@@ -56,12 +65,14 @@ class NumpyBackend(Backend):
         return e.astype(x.dtype, copy=False)
 
     def log_softmax(self, x, axis):
+        """``x - logsumexp(x)`` along ``axis``."""
         a = _widen(x)
         shifted = a - a.max(axis=axis, keepdims=True)
         shifted -= self.xp.log(self.xp.exp(shifted).sum(axis=axis, keepdims=True))
         return shifted.astype(x.dtype, copy=False)
 
     def logsumexp(self, x, axis, keepdims):
+        """``log(sum(exp(x)))`` along ``axis`` (an int, a tuple or None), computed stably."""
         xp, dtype = self.xp, x.dtype
         x = _widen(x)
         m = x.max(axis=axis, keepdims=True)
@@ -73,11 +84,13 @@ class NumpyBackend(Backend):
 
     # ---- indexing ----
     def index_add(self, shape, index, values):
+        """Zeros of ``shape`` with ``values`` added at ``x[index]``; repeated indices accumulate."""
         out = self.xp.zeros(shape, dtype=values.dtype)
         self.xp.add.at(out, index, values)
         return out
 
     def take_along_axis_add(self, shape, indices, values, axis):
+        """Zeros of ``shape`` with ``values`` scatter-added where ``take_along_axis`` read them."""
         xp = self.xp
         out = xp.zeros(shape, dtype=values.dtype)
         axis = axis % len(shape)
@@ -95,6 +108,8 @@ class NumpyBackend(Backend):
 
     # ---- losses ----
     def softmax_cross_entropy(self, x, target, ignore_index):
+        """(loss (N,), lse (N,)): ``lse_i = log sum_j exp(x_ij)`` (stable), ``loss_i = lse_i - x[i, t_i]``
+        (0 where ``t_i == ignore_index``). The softmax matrix is never stored: backward rebuilds it from lse."""
         xp, dtype = self.xp, x.dtype
         x = _widen(x)
         m = x.max(axis=1)  # log sum exp(x) = m + log sum exp(x - m): exp never overflows
@@ -105,6 +120,7 @@ class NumpyBackend(Backend):
         return xp.where(valid, loss, 0).astype(dtype, copy=False), m + log_s
 
     def softmax_cross_entropy_backward(self, x, target, lse, gloss, ignore_index):
+        """dL/dx (N, C) = ``(exp(x_ij - lse_i) - [j == t_i]) * gloss_i`` (0 on rows where ``t_i == ignore_index``)."""
         xp = self.xp
         valid = target != ignore_index
         gx = xp.exp(_widen(x) - lse[:, None])  # softmax(x), rebuilt from the saved log-sum-exp
@@ -114,6 +130,8 @@ class NumpyBackend(Backend):
 
     # ---- embedding ----
     def embedding_backward(self, indices, grad, num_embeddings, padding_idx):
+        """dL/dweight (num_embeddings, D): ``grad`` (*indices.shape, D) scatter-added into the rows named by
+        ``indices`` (repeated indices accumulate); the row ``padding_idx`` (if not None) stays 0."""
         xp = self.xp
         dim = grad.shape[-1]
         out = xp.zeros((num_embeddings, dim), dtype=grad.dtype)
@@ -133,6 +151,8 @@ class NumpyBackend(Backend):
         return grad
 
     def sgd_update(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize):
+        """SGD step; returns the momentum buffer (a new array when ``momentum_buffer`` is None, None without
+        momentum). ``g = ±grad + wd p; b = mu b + (1 - dampening) g (b = g at first); p -= lr (g + mu b or b)``."""
         g = self._effective_grad(param, grad, weight_decay, maximize)
         buf = None
         if momentum != 0:
@@ -148,6 +168,9 @@ class NumpyBackend(Backend):
 
     def adam_update(self, param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled,
                     max_exp_avg_sq=None, maximize=False):
+        """Adam (L2 weight decay) or AdamW (``decoupled``) step number ``step`` (from 1); AMSGrad when
+        ``max_exp_avg_sq`` is an array. ``m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+        p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``."""
         xp = self.xp
         if decoupled:  # AdamW: shrink the weights directly, outside the adaptive scaling
             if weight_decay != 0:
@@ -174,6 +197,8 @@ class NumpyBackend(Backend):
 
     def rmsprop_update(self, param, grad, square_avg, lr, alpha, eps, weight_decay, momentum, grad_avg=None,
                        momentum_buffer=None, maximize=False):
+        """RMSprop step; centered when ``grad_avg`` is an array, with momentum when ``momentum_buffer`` is one.
+        ``s = a s + (1-a) g^2; avg = sqrt(s - gbar^2) + eps; b = mu b + g / avg; p -= lr b``."""
         xp = self.xp
         g = self._effective_grad(param, grad, weight_decay, maximize)
         tmp = xp.multiply(g, g)
@@ -200,6 +225,7 @@ class NumpyBackend(Backend):
         param -= tmp
 
     def adagrad_update(self, param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize=False):
+        """Adagrad step number ``step`` (from 1): ``s += g^2; p -= lr / (1 + (t-1) lr_decay) * g / (sqrt(s) + eps)``."""
         xp = self.xp
         g = self._effective_grad(param, grad, weight_decay, maximize)
         clr = lr / (1 + (step - 1) * lr_decay)
@@ -215,6 +241,8 @@ class NumpyBackend(Backend):
     # Every conv is one batched matrix product over windows: cols = im2col(x) holds, for every output
     # pixel, the C*kh*kw input values under the kernel; y = weight (O, C*kh*kw) @ cols (N, C*kh*kw, OH*OW).
     def im2col(self, x, kernel_size, stride, padding, dilation):
+        """Windows of zero-padded x as a contiguous (N, C, kh, kw, OH, OW) array:
+        ``cols[n, c, i, j, p, q] = xpad[n, c, p*sh + i*dh, q*sw + j*dw]``."""
         (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
         N, C, H, W = x.shape
         OH, OW = conv_out_size(H, kh, sh, padding[0], dh), conv_out_size(W, kw, sw, padding[1], dw)
@@ -228,6 +256,7 @@ class NumpyBackend(Backend):
         return self.xp.ascontiguousarray(windows)  # the one copy
 
     def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
+        """The adjoint of im2col: every window entry of cols (N, C, kh, kw, OH, OW) added back into zeros(x_shape)."""
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
         N, C, H, W = x_shape
         OH, OW = cols.shape[4], cols.shape[5]
@@ -239,6 +268,7 @@ class NumpyBackend(Backend):
         return out[:, :, ph:ph + H, pw:pw + W] if ph or pw else out
 
     def conv2d_forward(self, x, weight, bias, stride, padding, dilation, groups):
+        """y (N, O, OH, OW) = cross-correlation of x with weight, plus bias (O,) unless it is None."""
         N, G = x.shape[0], groups
         O, Cg, kh, kw = weight.shape
         cols = self.im2col(x, (kh, kw), stride, padding, dilation)
@@ -251,6 +281,7 @@ class NumpyBackend(Backend):
         return y
 
     def conv2d_backward_input(self, gy, weight, x_shape, stride, padding, dilation, groups):
+        """dL/dx of conv2d given dL/dy (also the forward of conv_transpose2d)."""
         N, O, OH, OW = gy.shape
         G, (_, Cg, kh, kw) = groups, weight.shape
         w_t = weight.reshape(G, O // G, Cg * kh * kw).transpose(0, 2, 1)  # (G, K, O/G)
@@ -258,6 +289,7 @@ class NumpyBackend(Backend):
         return self.col2im(gcols.reshape(N, G * Cg, kh, kw, OH, OW), x_shape, (kh, kw), stride, padding, dilation)
 
     def conv2d_backward_weight(self, x, gy, weight_shape, stride, padding, dilation, groups):
+        """dL/dweight of conv2d given the input x and dL/dy."""
         N, O, OH, OW = gy.shape
         G, (_, Cg, kh, kw) = groups, weight_shape
         cols = self.im2col(x, (kh, kw), stride, padding, dilation).reshape(N, G, Cg * kh * kw, OH * OW)
@@ -280,6 +312,9 @@ class NumpyBackend(Backend):
                 yield i, j, x[:, :, i * dh:i * dh + sh * (OH - 1) + 1:sh, j * dw:j * dw + sw * (OW - 1) + 1:sw]
 
     def maxpool2d_forward(self, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False):
+        """(y, indices): window maxima and, as int64, the flat index h * W + w of each in its (H, W) plane
+        (the first maximum on ties), as PyTorch's ``return_indices``. A window's rows and columns are
+        ``dilation`` apart; ``ceil_mode`` adds the windows that hang over the bottom or right edge."""
         xp, W = self.xp, x.shape[3]
         y = at = None  # at: offset i * W + j of the maximum inside its window (int32: a quarter of the traffic)
         for i, j, view in self._pool_views(x, kernel_size, stride, padding, -xp.inf, dilation, ceil_mode):
@@ -295,6 +330,7 @@ class NumpyBackend(Backend):
         return y, at + corner  # int64 flat index h * W + w in the (H, W) plane
 
     def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1)):
+        """dL/dx: zeros(x_shape) with gy added at ``indices`` (overlapping windows accumulate)."""
         N, C, H, W = x_shape
         idx = indices.reshape(N * C, -1)
         (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
@@ -319,6 +355,9 @@ class NumpyBackend(Backend):
         return (counts[0][:, None] * counts[1][None, :]).astype(dtype)
 
     def avgpool2d_forward(self, x, kernel_size, stride, padding, count_include_pad, ceil_mode=False):
+        """Window means; the divisor is the window's size clipped at the padded edge (kh * kw except for
+        ceil_mode's overhanging windows), or the number of non-padding elements when count_include_pad
+        is False."""
         y = None
         for _, _, view in self._pool_views(x, kernel_size, stride, padding, 0, ceil_mode=ceil_mode):
             if y is None:
@@ -329,6 +368,7 @@ class NumpyBackend(Backend):
         return y
 
     def avgpool2d_backward(self, gy, x_shape, kernel_size, stride, padding, count_include_pad):
+        """dL/dx: each gy / divisor spread back over its window (gy's shape tells whether ceil_mode was on)."""
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
         N, C, H, W = x_shape
         OH, OW = gy.shape[2], gy.shape[3]  # more than the floor formula gives when the forward used ceil_mode
@@ -342,6 +382,8 @@ class NumpyBackend(Backend):
 
     # ---- normalization: xhat = (x - mean) * rstd, y = xhat * weight + bias ----
     def batch_norm_forward(self, x, weight, bias, eps):
+        """Training-mode batch norm of x (N, C, *) per channel: (y, mean (C,), biased var (C,));
+        weight and bias (C,) may be None."""
         axes, shape = _channel_axes(x)
         dtype, x = x.dtype, _widen(x)  # float16: statistics and y in float32, y rounded at the end
         mean = x.mean(axis=axes)
@@ -356,6 +398,7 @@ class NumpyBackend(Backend):
         return y.astype(dtype, copy=False), mean, var
 
     def batch_norm_backward(self, gy, x, weight, mean, rstd):
+        """(dL/dx, dL/dweight, dL/dbias) of training-mode batch norm; rstd = 1 / sqrt(var + eps)."""
         dtype, gy, x = x.dtype, _widen(gy), _widen(x)
         axes, shape = _channel_axes(x)
         m = x.size // x.shape[1]
@@ -371,6 +414,7 @@ class NumpyBackend(Backend):
         return gx.astype(dtype, copy=False), gw.astype(dtype, copy=False), gb.astype(dtype, copy=False)
 
     def layer_norm_forward(self, x, weight, bias, eps):
+        """Normalise each row of x (rows, d): (y, mean (rows,), rstd (rows,)); weight, bias (d,) may be None."""
         dtype, x = x.dtype, _widen(x)  # float16: statistics and y in float32, y rounded at the end
         mean = x.mean(axis=1)
         y = x - mean[:, None]
@@ -383,6 +427,7 @@ class NumpyBackend(Backend):
         return y.astype(dtype, copy=False), mean, rstd
 
     def layer_norm_backward(self, gy, x, weight, mean, rstd):
+        """(dL/dx, dL/dweight, dL/dbias) of layer_norm_forward (the last two are None when weight is None)."""
         dtype, gy, x = x.dtype, _widen(gy), _widen(x)
         xhat = (x - mean[:, None]) * rstd[:, None]
         gw = gb = None
@@ -400,6 +445,9 @@ class NumpyBackend(Backend):
 
     # ---- recurrent cells (PyTorch gate order: LSTM i, f, g, o; GRU r, z, n); sigmoid(x) = (tanh(x/2) + 1) / 2 ----
     def lstm_cell_forward(self, z, c_prev):
+        """One LSTM step from the gate pre-activations z (B, 4H) = [i, f, g, o] and c_prev (B, H):
+        (h, c, acts) with c = sigmoid(f) c_prev + sigmoid(i) tanh(g), h = sigmoid(o) tanh(c), and
+        acts (B, 4H) the activated gates [sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)] saved for backward."""
         xp, H = self.xp, c_prev.shape[-1]
         acts = xp.tanh(z * 0.5)
         acts *= 0.5
@@ -411,6 +459,7 @@ class NumpyBackend(Backend):
         return h, c, acts
 
     def lstm_cell_backward(self, gh, gc, acts, c_prev, c):
+        """(dL/dz (B, 4H), dL/dc_prev (B, H)) of lstm_cell_forward given dL/dh and dL/dc."""
         H = c.shape[-1]
         i, f, g, o = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
         tc = self.xp.tanh(c)
@@ -423,6 +472,9 @@ class NumpyBackend(Backend):
         return gz, gc_total * f
 
     def gru_cell_forward(self, a, b, h_prev):
+        """One GRU step from a = x W_ih^T + b_ih and b = h_prev W_hh^T + b_hh, both (B, 3H) = [r, z, n]:
+        (h, acts) with r = sigmoid(a_r + b_r), z = sigmoid(a_z + b_z), n = tanh(a_n + r b_n),
+        h = (1 - z) n + z h_prev, and acts (B, 4H) = [r, z, n, b_n] saved for backward."""
         xp, H = self.xp, h_prev.shape[-1]
         rz = xp.tanh((a[:, :2 * H] + b[:, :2 * H]) * 0.5)
         rz *= 0.5
@@ -433,6 +485,7 @@ class NumpyBackend(Backend):
         return h, xp.concatenate([rz, n, b_n], axis=1)
 
     def gru_cell_backward(self, gh, acts, h_prev):
+        """(dL/da, dL/db, dL/dh_prev through the z h_prev term only) of gru_cell_forward given dL/dh."""
         H = h_prev.shape[-1]
         r, z, n, b_n = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
         gn = gh * (1 - z) * (1 - n * n)
@@ -443,6 +496,11 @@ class NumpyBackend(Backend):
 
     # ---- attention: the whole (..., L, S) score matrix is formed, so the state costs O(B*H*L*S) memory ----
     def attention_forward(self, q, k, v, mask, scale, is_causal, keep):
+        """(out (..., L, Ev), state): out = dropout(softmax(scale q k^T + mask)) v. ``mask`` is None or an
+        additive float array broadcasting to (..., L, S) (-inf where a key is not allowed); ``is_causal``
+        lets query i see keys j <= i only; ``keep`` is None or the dropout multiplier (..., L, S) (0 or
+        1/(1-p)). Rows with no allowed key give 0. ``state`` is whatever this backend's attention_backward
+        needs (the reference keeps the probabilities (..., L, S))."""
         xp = self.xp
         s = xp.matmul(q, xp.swapaxes(k, -1, -2))  # scores (..., L, S); updated in place from here on
         s *= scale
@@ -462,6 +520,7 @@ class NumpyBackend(Backend):
         return out, p
 
     def attention_backward(self, gout, q, k, v, out, state, mask, scale, is_causal, keep):
+        """(dL/dq, dL/dk, dL/dv) of attention_forward given dL/dout and the forward's out and state."""
         xp, p = self.xp, state
         gv = xp.matmul(xp.swapaxes(p if keep is None else p * keep, -1, -2), gout)
         gs = xp.matmul(gout, xp.swapaxes(v, -1, -2))  # dL/dp, turned into dL/ds in place below
