@@ -43,6 +43,7 @@ from minidl.data.datasets import (
 from minidl.data.loader import DataLoader
 from minidl.data.sampler import (
     BatchSampler,
+    DistributedSampler,
     RandomSampler,
     Sampler,
     SequentialSampler,
@@ -54,8 +55,8 @@ from minidl.data.worker import WorkerInfo, get_worker_info
 
 __all__ = [
     "CIFAR10", "MNIST", "MNIST1D", "BatchSampler", "ChainDataset", "CharDataset", "CharVocab", "ChecksumError",
-    "ConcatDataset", "DataFormatError", "DataLoader", "DataUnavailableError", "Dataset", "FashionMNIST",
-    "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler",
+    "ConcatDataset", "DataFormatError", "DataLoader", "DataUnavailableError", "Dataset", "DistributedSampler",
+    "FashionMNIST", "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler",
     "TensorDataset", "WeightedRandomSampler", "WorkerInfo", "data_root", "default_collate", "default_convert",
     "get_worker_info", "load_cifar10", "load_digits", "load_fashion_mnist", "load_mnist", "load_mnist1d",
     "load_shakespeare", "random_split", "stack_samples", "to_tensors", "transforms",

@@ -22,8 +22,8 @@ import numpy as np
 
 from minidl.random import Generator, get_generator
 
-__all__ = ["BatchSampler", "RandomSampler", "Sampler", "SequentialSampler", "SubsetRandomSampler",
-           "WeightedRandomSampler"]
+__all__ = ["BatchSampler", "DistributedSampler", "RandomSampler", "Sampler", "SequentialSampler",
+           "SubsetRandomSampler", "WeightedRandomSampler"]
 
 
 class Sampler:
@@ -138,3 +138,54 @@ class BatchSampler(Sampler):
     def __len__(self) -> int:
         n = len(self.sampler)  # type: ignore[arg-type]
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+class DistributedSampler(Sampler):
+    """This rank's share of a dataset for data-parallel training: ``num_samples`` indices per rank.
+
+    The indices (a permutation drawn from ``seed + epoch`` when ``shuffle``, so every rank draws the same
+    one; call ``set_epoch`` at the start of each epoch) are dealt round-robin: rank r takes positions
+    r, r + num_replicas, ... With ``drop_last=False`` the list is padded by repeating its start until it
+    splits evenly, so every rank runs the same number of steps; with ``drop_last=True`` the tail that
+    does not split evenly is dropped. ``num_replicas`` and ``rank`` default to the process group's.
+
+    ```pycon
+    >>> [list(DistributedSampler(range(5), num_replicas=2, rank=r, shuffle=False)) for r in (0, 1)]
+    [[0, 2, 4], [1, 3, 0]]
+
+    ```
+    """
+
+    def __init__(self, dataset: Sized, num_replicas: int | None = None, rank: int | None = None,
+                 shuffle: bool = True, seed: int = 0, drop_last: bool = False) -> None:
+        if num_replicas is None or rank is None:
+            from minidl import distributed as dist
+
+            if not dist.is_initialized():
+                raise RuntimeError("DistributedSampler: pass num_replicas and rank, or call "
+                                   "minidl.distributed.init_process_group() first")
+            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+            rank = dist.get_rank() if rank is None else rank
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"DistributedSampler: invalid rank {rank} for num_replicas={num_replicas}; "
+                             f"expected 0 <= rank < num_replicas")
+        self.dataset, self.num_replicas, self.rank = dataset, num_replicas, rank
+        self.shuffle, self.seed, self.drop_last, self.epoch = shuffle, seed, drop_last, 0
+        n = len(dataset)
+        self.num_samples = n // num_replicas if drop_last else -(-n // num_replicas)
+        self.total_size = self.num_samples * num_replicas
+
+    def __iter__(self) -> Iterator[int]:
+        n = len(self.dataset)
+        indices = Generator(self.seed + self.epoch).permutation(n) if self.shuffle else np.arange(n)
+        if self.total_size > n:  # pad by repeating the start (as often as needed when n < num_replicas)
+            indices = np.resize(indices, self.total_size)
+        indices = indices[:self.total_size]
+        return iter(indices[self.rank::self.num_replicas].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle differently in epoch ``epoch`` (the same order on every rank)."""
+        self.epoch = epoch

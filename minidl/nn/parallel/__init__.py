@@ -1,0 +1,5 @@
+"""``minidl.nn.parallel``: ``DistributedDataParallel`` (one process per rank, over ``minidl.distributed``)."""
+
+from minidl.nn.parallel.distributed import DistributedDataParallel
+
+__all__ = ["DistributedDataParallel"]

@@ -1,0 +1,85 @@
+"""minidl.distributed over real MPI processes (the venv's mpiexec), DistributedDataParallel against one
+process with the whole batch, and DistributedSampler's shards (in-process)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import minidl.distributed as dist
+from minidl.backends import available
+from minidl.utils.data import DistributedSampler
+
+MPIEXEC = Path(sys.executable).parent / "mpiexec"  # never another launcher: Open MPI's aborts an MPICH program
+WORKER = Path(__file__).with_name("mpi_worker.py")
+
+
+def run_ranks(n: int, *checks: str) -> str:
+    if not MPIEXEC.exists() or not dist.is_mpi_available():
+        pytest.skip('no mpiexec next to python: pip install "minidl[dist]"')
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "NUMBA_THREADING_LAYER": "workqueue"}
+    proc = subprocess.run([str(MPIEXEC), "-n", str(n), sys.executable, str(WORKER), *checks], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    return proc.stdout
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_collectives_on_every_cpu_backend_and_ddp_match_one_process(n):
+    """all_reduce (SUM/AVG/MAX/MIN/PRODUCT), broadcast, all_gather(_into_tensor), gather, scatter, reduce,
+    reduce_scatter(_tensor), barrier, sync and async_op, on the numpy and numba backends; then
+    DistributedDataParallel with B/n rows per rank equals one process with batch B after 20 SGD steps
+    (float64), with and without no_sync accumulation."""
+    out = run_ranks(n, "collectives", "ddp", "ddp_no_sync")
+    for check in ("collectives", "ddp", "ddp_no_sync"):
+        assert f"ok {check} on {n} ranks" in out
+    backends = [b for b in ("numpy", "numba") if b in available()]
+    assert f"collectives ran on {backends}" in out
+
+
+def test_calls_before_init_process_group_name_it():
+    assert not dist.is_initialized()
+    with pytest.raises(ValueError, match="init_process_group"):
+        dist.get_rank()
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        from minidl import nn
+        from minidl.nn.parallel import DistributedDataParallel
+
+        DistributedDataParallel(nn.Linear(2, 2))
+
+
+def test_missing_mpi4py_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    with pytest.raises(ImportError, match=r"minidl\[dist\]"):
+        dist.init_process_group(backend="mpi")
+    assert not dist.is_initialized()
+
+
+@pytest.mark.parametrize("n,replicas,drop_last", [(10, 3, False), (10, 3, True), (12, 4, False), (2, 3, False)])
+def test_distributed_sampler_shards_are_disjoint_and_cover_the_data(n, replicas, drop_last):
+    for epoch in (0, 1):
+        shards = []
+        for rank in range(replicas):
+            s = DistributedSampler(range(n), num_replicas=replicas, rank=rank, shuffle=True, seed=7,
+                                   drop_last=drop_last)
+            s.set_epoch(epoch)
+            shards.append(list(s))
+            assert len(shards[-1]) == len(s)
+        assert len({len(sh) for sh in shards}) == 1  # equal shards: every rank runs the same number of steps
+        flat = [i for sh in shards for i in sh]
+        if drop_last:
+            assert len(set(flat)) == len(flat) == n // replicas * replicas  # disjoint, the short tail dropped
+        else:
+            assert set(flat) == set(range(n))  # covers the data
+            assert len(flat) - len(set(flat)) == len(flat) - n  # only the padding repeats
+    orders = []
+    for epoch in (0, 1):
+        s = DistributedSampler(range(10), num_replicas=1, rank=0, seed=7)
+        s.set_epoch(epoch)
+        orders.append(list(s))
+    assert orders[0] != orders[1] and sorted(orders[0]) == list(range(10))
+    assert list(DistributedSampler(range(5), num_replicas=2, rank=1, shuffle=False)) == [1, 3, 0]
+    with pytest.raises(ValueError, match="rank"):
+        DistributedSampler(range(5), num_replicas=2, rank=2)
