@@ -107,6 +107,14 @@ def check_ddp(accumulate):
     ref = make_model(100)  # rank 0's initial values
     ddp = DDP(make_model(100 + r), bucket_cap_mb=200 / 2**20)  # ~200-byte buckets: several all-reduces
     assert len(ddp._buckets) > 1
+    launched_with_pending = []  # gradients still to come when each bucket's all-reduce started
+    all_reduce = dist.all_reduce
+
+    def recording_all_reduce(*args, **kwargs):
+        launched_with_pending.append(ddp._pending)
+        return all_reduce(*args, **kwargs)
+
+    dist.all_reduce = recording_all_reduce
     for (_, a), (_, b) in zip(ref.named_parameters(), ddp.module.named_parameters()):
         close(b, a.array, "parameters broadcast from rank 0 at wrap time")
     opt_ref = minidl.optim.SGD(ref.parameters(), lr=0.1)
@@ -126,6 +134,9 @@ def check_ddp(accumulate):
         else:
             ((ddp(minidl.tensor(x)) - minidl.tensor(y)) ** 2).mean().backward()
         opt.step()
+    dist.all_reduce = all_reduce
+    # buckets overlap backward: all but the last bucket start while earlier layers' gradients are to come
+    assert max(launched_with_pending) > 0 and launched_with_pending.count(0) == steps
     for (name, a), (_, b) in zip(ref.named_parameters(), ddp.module.named_parameters()):
         np.testing.assert_allclose(b.array, a.array, rtol=1e-10, atol=1e-12, err_msg=f"{name} after {steps} steps")
     assert np.abs(a.array - make_model(100)[-1].bias.array).max() > 1e-3  # training moved the parameters

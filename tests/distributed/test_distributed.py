@@ -31,7 +31,7 @@ def test_collectives_on_every_cpu_backend_and_ddp_match_one_process(n):
     """all_reduce (SUM/AVG/MAX/MIN/PRODUCT), broadcast, all_gather(_into_tensor), gather, scatter, reduce,
     reduce_scatter(_tensor), barrier, sync and async_op, on the numpy and numba backends; then
     DistributedDataParallel with B/n rows per rank equals one process with batch B after 20 SGD steps
-    (float64), with and without no_sync accumulation."""
+    (float64), with and without no_sync accumulation; all but the last bucket start during backward."""
     out = run_ranks(n, "collectives", "ddp", "ddp_no_sync")
     for check in ("collectives", "ddp", "ddp_no_sync"):
         assert f"ok {check} on {n} ranks" in out
