@@ -27,17 +27,23 @@ def current_device() -> int:
 
 
 def get_device_name(device: int | str | None = None) -> str:
-    """The GPU's name as its driver reports it."""
-    backend = backend_for("cuda")
-    return backend.device_name() if hasattr(backend, "device_name") else backend.name
+    """The GPU's name as its driver reports it (an error naming why when no GPU backend can run here)."""
+    backend = backend_for("cuda")  # raises BackendUnavailableError with both backends' reasons
+    if backend.name == "cupy":
+        import cupy
+
+        name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+    else:
+        from numba import cuda
+
+        name = cuda.get_current_device().name
+    return name.decode() if isinstance(name, bytes) else str(name)
 
 
 def synchronize(device: int | str | None = None) -> None:
     """Wait for every kernel queued on the GPU (a no-op when no GPU backend is available)."""
     if gpu_available():
-        backend = backend_for("cuda")
-        if hasattr(backend, "synchronize"):
-            backend.synchronize()
+        backend_for("cuda").synchronize()
 
 
 def manual_seed(seed: int) -> None:

@@ -197,14 +197,7 @@ def reduce_scatter(output: Tensor, input_list: list[Tensor], op: ReduceOp = Redu
     send = np.ascontiguousarray(np.stack([_array(t, "reduce_scatter") for t in input_list]), dtype=out.dtype)
     if send.shape[1:] != out.shape:
         raise ValueError(f"reduce_scatter: input_list tensors of shape {send.shape[1:]}, output {out.shape}")
-    mop = _mpi_op(op, out.dtype, "reduce_scatter")
-
-    def finish() -> None:
-        _average(out, op, g.size)
-        done()
-
-    return _launch(async_op, lambda: g.comm.Reduce_scatter_block(send, out, mop),
-                   lambda: g.comm.Ireduce_scatter_block(send, out, mop), finish)
+    return _reduce_scatter_block(g, send, out, done, op, async_op, "reduce_scatter")
 
 
 def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None,
@@ -216,7 +209,13 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp
     if send.size != g.size * out.size or send.dtype != out.dtype:
         raise ValueError(f"reduce_scatter_tensor: input {tuple(send.shape)} {send.dtype}, expected "
                          f"{g.size} x {tuple(out.shape)} {out.dtype}")
-    mop = _mpi_op(op, out.dtype, "reduce_scatter_tensor")
+    return _reduce_scatter_block(g, send, out, done, op, async_op, "reduce_scatter_tensor")
+
+
+def _reduce_scatter_block(g: Any, send: np.ndarray, out: np.ndarray, done: Any, op: ReduceOp, async_op: bool,
+                          name: str) -> Work | None:
+    """Part r of ``send`` (world-size parts along dim 0) combined over all ranks into rank r's ``out``."""
+    mop = _mpi_op(op, out.dtype, name)
 
     def finish() -> None:
         _average(out, op, g.size)

@@ -68,6 +68,14 @@ def _count(amount: int | float, size: int) -> int:
     return int(n)
 
 
+def _structured_count(t: np.ndarray, dim: int, amount: int | float) -> tuple[int, int]:
+    """The dim that structured pruning removes slices along, and how many slices ``amount`` means."""
+    if t.ndim <= 1:
+        raise ValueError(f"structured pruning needs a tensor of at least 2 dims, got shape {t.shape}")
+    dim = dim % t.ndim
+    return dim, _count(amount, t.shape[dim])
+
+
 def _check_amount(amount: int | float) -> None:
     if not isinstance(amount, numbers.Real):
         raise TypeError(f"Invalid type for amount: {amount}. Must be int or float.")
@@ -209,10 +217,7 @@ class LnStructured(BasePruningMethod):
         self.amount, self.n, self.dim = amount, n, dim
 
     def compute_mask(self, t: np.ndarray, default_mask: np.ndarray) -> np.ndarray:
-        if t.ndim <= 1:
-            raise ValueError(f"structured pruning needs a tensor of at least 2 dims, got shape {t.shape}")
-        dim = self.dim % t.ndim
-        k = _count(self.amount, t.shape[dim])
+        dim, k = _structured_count(t, self.dim, self.amount)
         if k == 0:
             return default_mask
         a = np.abs(np.moveaxis(t, dim, 0).reshape(t.shape[dim], -1).astype(np.float64))
@@ -237,10 +242,7 @@ class RandomStructured(BasePruningMethod):
         self.amount, self.dim, self.generator = amount, dim, generator
 
     def compute_mask(self, t: np.ndarray, default_mask: np.ndarray) -> np.ndarray:
-        if t.ndim <= 1:
-            raise ValueError(f"structured pruning needs a tensor of at least 2 dims, got shape {t.shape}")
-        dim = self.dim % t.ndim
-        k = _count(self.amount, t.shape[dim])
+        dim, k = _structured_count(t, self.dim, self.amount)
         if k == 0:
             return default_mask
         keep = get_generator(self.generator).permutation(t.shape[dim])[k:]
