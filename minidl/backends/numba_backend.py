@@ -8,8 +8,9 @@ on disk (``cache=True``; ``NUMBA_CACHE_DIR`` chooses where).
 Each kernel module has a serial kernel over a range of independent units (planes, rows, channels)
 and a ``_parallel`` twin that splits the units across threads with ``prange``. Waking the threads
 costs ~100 us on a small busy machine, so only large inputs run the twin (``PARALLEL_MIN_SIZE``).
-Anything the kernels do not handle (other dtypes, unusual shapes) goes to the NumPy reference, which
-also raises the errors: the compiled loops do not check bounds, so every shape is checked before them.
+Each override declares the inputs it handles with ``@fast_path(condition)`` (``fast_path.py``); anything
+else (other dtypes, unusual shapes) goes to the NumPy reference, which also raises the errors: the compiled
+loops do not check bounds, so the condition checks every shape before them.
 
 Set ``NUMBA_THREADING_LAYER=workqueue`` on small shared machines: the default OpenMP layer
 spin-waits and gives 50x outliers there.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from minidl.backends.fast_path import fast_path
 from minidl.backends.numba_kernels import attention as attention_kernels
 from minidl.backends.numba_kernels import conv as conv_kernels
 from minidl.backends.numba_kernels import indexing as indexing_kernels
@@ -69,29 +71,27 @@ class NumbaBackend(NumpyBackend):
     name = "numba"
 
     # ---- softmax family: one fused pass per row instead of four numpy passes ----
+    @fast_path(_last_axis)
     def softmax(self, x, axis):
-        if not _last_axis(x, axis):
-            return super().softmax(x, axis)
         rows = x.reshape(-1, x.shape[-1])
         return softmax_kernels.softmax_rows(rows).reshape(x.shape)
 
+    @fast_path(_last_axis)
     def log_softmax(self, x, axis):
-        if not _last_axis(x, axis):
-            return super().log_softmax(x, axis)
         rows = x.reshape(-1, x.shape[-1])
         return softmax_kernels.log_softmax_rows(rows).reshape(x.shape)
 
     # ---- scatter-add of rows (np.add.at is a slow generic path): integer index arrays only ----
+    @fast_path(lambda shape, index, values: (isinstance(index, np.ndarray) and index.dtype.kind in "iu"
+                                             and values.dtype in FLOATS and len(shape) >= 1
+                                             and values.shape == index.shape + tuple(shape[1:])))
     def index_add(self, shape, index, values):
-        if not (isinstance(index, np.ndarray) and index.dtype.kind in "iu" and values.dtype in FLOATS
-                and len(shape) >= 1 and values.shape == index.shape + tuple(shape[1:])):
-            return super().index_add(shape, index, values)
         return self._scatter_rows(index, values, shape)
 
+    @fast_path(lambda indices, grad, num_embeddings, padding_idx: (
+        grad.dtype in FLOATS and indices.dtype.kind in "iu" and grad.shape == indices.shape + grad.shape[-1:]))
     def embedding_backward(self, indices, grad, num_embeddings, padding_idx):
         dim = grad.shape[-1]
-        if grad.dtype not in FLOATS or indices.dtype.kind not in "iu" or grad.shape != indices.shape + (dim,):
-            return super().embedding_backward(indices, grad, num_embeddings, padding_idx)
         out = self._scatter_rows(indices, grad, (num_embeddings, dim))
         if padding_idx is not None:
             out[padding_idx] = 0
@@ -111,20 +111,17 @@ class NumbaBackend(NumpyBackend):
         return out.reshape(shape)
 
     # ---- losses: per row, the max, the exponentials and their sum in cache; the softmax is never stored ----
+    @fast_path(lambda x, target, ignore_index: _rows_and_targets(x, target))
     def softmax_cross_entropy(self, x, target, ignore_index):
-        if (x.dtype not in FLOATS or x.ndim != 2 or x.shape[1] == 0 or target.dtype.kind not in "iu"
-                or target.shape != x.shape[:1]):
-            return super().softmax_cross_entropy(x, target, ignore_index)
         N = x.shape[0]
         loss, lse = np.empty(N, dtype=x.dtype), np.empty(N, dtype=x.dtype)
         _run(loss_kernels.xent_forward_rows, loss_kernels.xent_forward_parallel, x.size, N,
              np.ascontiguousarray(x), target.astype(np.int64, copy=False), int(ignore_index), loss, lse)
         return loss, lse
 
+    @fast_path(lambda x, target, lse, gloss, ignore_index: (_rows_and_targets(x, target)
+                                                             and lse.shape == x.shape[:1]))
     def softmax_cross_entropy_backward(self, x, target, lse, gloss, ignore_index):
-        if (x.dtype not in FLOATS or x.ndim != 2 or x.shape[1] == 0 or target.dtype.kind not in "iu"
-                or target.shape != x.shape[:1] or lse.shape != x.shape[:1]):
-            return super().softmax_cross_entropy_backward(x, target, lse, gloss, ignore_index)
         N = x.shape[0]
         gx = np.empty(x.shape, dtype=x.dtype)
         _run(loss_kernels.xent_backward_rows, loss_kernels.xent_backward_parallel, x.size, N,
@@ -133,10 +130,9 @@ class NumbaBackend(NumpyBackend):
         return gx
 
     # ---- normalization: statistics and output in one or two passes per row (layer) or channel (batch) ----
+    @fast_path(lambda x, weight, bias, eps: (_same_float(x, weight, bias) and x.ndim == 2 and x.shape[1] > 0
+                                             and _shaped((weight, bias), x.shape[1:])))
     def layer_norm_forward(self, x, weight, bias, eps):
-        if (not _same_float(x, weight, bias) or x.ndim != 2 or x.shape[1] == 0
-                or not _shaped((weight, bias), x.shape[1:])):
-            return super().layer_norm_forward(x, weight, bias, eps)
         rows, d = x.shape
         y, mean, rstd = np.empty_like(x, order="C"), np.empty(rows, dtype=x.dtype), np.empty(rows, dtype=x.dtype)
         w, b = _or_fill(weight, d, 1, x.dtype), _or_fill(bias, d, 0, x.dtype)
@@ -144,10 +140,10 @@ class NumbaBackend(NumpyBackend):
              np.ascontiguousarray(x), w, b, float(eps), y, mean, rstd)
         return y, mean, rstd
 
+    @fast_path(lambda gy, x, weight, mean, rstd: (
+        _same_float(gy, x, weight, mean, rstd) and x.ndim == 2 and x.shape[1] > 0 and gy.shape == x.shape
+        and _shaped((weight,), x.shape[1:]) and _shaped((mean, rstd), x.shape[:1])))
     def layer_norm_backward(self, gy, x, weight, mean, rstd):
-        if (not _same_float(gy, x, weight, mean, rstd) or x.ndim != 2 or x.shape[1] == 0 or gy.shape != x.shape
-                or not _shaped((weight,), x.shape[1:]) or not _shaped((mean, rstd), x.shape[:1])):
-            return super().layer_norm_backward(gy, x, weight, mean, rstd)
         rows, d = x.shape
         gx, gw, gb = np.empty(x.shape, dtype=x.dtype), np.zeros(d), np.zeros(d)
         _run(norm_kernels.layer_norm_backward_rows, norm_kernels.layer_norm_backward_parallel, x.size, rows,
@@ -156,9 +152,9 @@ class NumbaBackend(NumpyBackend):
             return gx, None, None
         return gx, gw.astype(x.dtype), gb.astype(x.dtype)
 
+    @fast_path(lambda x, weight, bias, eps: (_same_float(x, weight, bias) and x.ndim >= 2 and x.size > 0
+                                             and _shaped((weight, bias), x.shape[1:2])))
     def batch_norm_forward(self, x, weight, bias, eps):
-        if not _same_float(x, weight, bias) or x.ndim < 2 or x.size == 0 or not _shaped((weight, bias), x.shape[1:2]):
-            return super().batch_norm_forward(x, weight, bias, eps)
         N, C = x.shape[:2]
         x3 = np.ascontiguousarray(x).reshape(N, C, -1)
         y, mean, var = np.empty(x3.shape, dtype=x.dtype), np.empty(C, dtype=x.dtype), np.empty(C, dtype=x.dtype)
@@ -166,10 +162,10 @@ class NumbaBackend(NumpyBackend):
              _or_fill(weight, C, 1, x.dtype), _or_fill(bias, C, 0, x.dtype), float(eps), y, mean, var)
         return y.reshape(x.shape), mean, var
 
+    @fast_path(lambda gy, x, weight, mean, rstd: (_same_float(gy, x, weight, mean, rstd) and x.ndim >= 2
+                                                  and x.size > 0 and gy.shape == x.shape
+                                                  and _shaped((weight, mean, rstd), x.shape[1:2])))
     def batch_norm_backward(self, gy, x, weight, mean, rstd):
-        if (not _same_float(gy, x, weight, mean, rstd) or x.ndim < 2 or x.size == 0 or gy.shape != x.shape
-                or not _shaped((weight, mean, rstd), x.shape[1:2])):
-            return super().batch_norm_backward(gy, x, weight, mean, rstd)
         N, C = x.shape[:2]
         x3 = np.ascontiguousarray(x).reshape(N, C, -1)
         gx, gw, gb = np.empty(x3.shape, dtype=x.dtype), np.empty(C, dtype=x.dtype), np.empty(C, dtype=x.dtype)
@@ -178,10 +174,8 @@ class NumbaBackend(NumpyBackend):
         return gx.reshape(x.shape), gw, gb
 
     # ---- optimizers: one fused pass, in place; anything but same-dtype C-contiguous state goes to the reference ----
+    @fast_path(lambda param, grad, momentum_buffer, *hyper: _in_place_ok(param, grad, momentum_buffer))
     def sgd_update(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize):
-        if not _in_place_ok(param, grad, momentum_buffer):
-            return super().sgd_update(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
-                                      maximize)
         first = momentum != 0 and momentum_buffer is None
         buf = np.zeros_like(param) if first else momentum_buffer  # zeros: b = momentum * 0 + 1 * g = g exactly
         _run(optim_kernels.sgd, optim_kernels.sgd_parallel, param.size, param.size, param.reshape(-1),
@@ -190,11 +184,10 @@ class NumbaBackend(NumpyBackend):
                       dtype=param.dtype), momentum != 0, bool(nesterov))
         return buf if momentum != 0 else None
 
+    @fast_path(lambda param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled,
+               max_exp_avg_sq=None, maximize=False: _in_place_ok(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq))
     def adam_update(self, param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled,
                     max_exp_avg_sq=None, maximize=False):
-        if not _in_place_ok(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
-            return super().adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
-                                       decoupled, max_exp_avg_sq, maximize)
         decay, l2 = (1 - lr * weight_decay, 0) if decoupled else (1, weight_decay)
         _run(optim_kernels.adam, optim_kernels.adam_parallel, param.size, param.size, param.reshape(-1),
              _flat(grad, param.dtype), exp_avg.reshape(-1), exp_avg_sq.reshape(-1), _flat_state(max_exp_avg_sq, param),
@@ -202,18 +195,18 @@ class NumbaBackend(NumpyBackend):
                        -1 if maximize else 1, l2, decay], dtype=param.dtype), max_exp_avg_sq is not None)
 
     # ---- recurrent cells: gates, activations and state update fused per batch row ----
+    @fast_path(lambda z, c_prev: (_same_float(z, c_prev) and c_prev.ndim == 2
+                                  and z.shape == (c_prev.shape[0], 4 * c_prev.shape[1])))
     def lstm_cell_forward(self, z, c_prev):
-        if not _same_float(z, c_prev) or c_prev.ndim != 2 or z.shape != (c_prev.shape[0], 4 * c_prev.shape[1]):
-            return super().lstm_cell_forward(z, c_prev)
         B, H = c_prev.shape
         h, c, acts = np.empty((B, H), z.dtype), np.empty((B, H), z.dtype), np.empty((B, 4 * H), z.dtype)
         _run(rnn_kernels.lstm_forward_rows, rnn_kernels.lstm_forward_parallel, z.size, B,
              np.ascontiguousarray(z), np.ascontiguousarray(c_prev), h, c, acts)
         return h, c, acts
 
+    @fast_path(lambda gh, gc, acts, c_prev, c: (_same_float(gh, gc, acts, c_prev, c) and c.ndim == 2
+                                                and acts.shape == (c.shape[0], 4 * c.shape[1])))
     def lstm_cell_backward(self, gh, gc, acts, c_prev, c):
-        if not _same_float(gh, gc, acts, c_prev, c) or c.ndim != 2 or acts.shape != (c.shape[0], 4 * c.shape[1]):
-            return super().lstm_cell_backward(gh, gc, acts, c_prev, c)
         B, H = c.shape
         gz, gc_prev = np.empty((B, 4 * H), c.dtype), np.empty((B, H), c.dtype)
         _run(rnn_kernels.lstm_backward_rows, rnn_kernels.lstm_backward_parallel, acts.size, B,
@@ -221,20 +214,18 @@ class NumbaBackend(NumpyBackend):
                ((gh, (B, H)), (gc, (B, H)), (acts, (B, 4 * H)), (c_prev, (B, H)), (c, (B, H)))), gz, gc_prev)
         return gz, gc_prev
 
+    @fast_path(lambda a, b, h_prev: (_same_float(a, b, h_prev) and h_prev.ndim == 2 and a.shape == b.shape
+                                     and a.shape == (h_prev.shape[0], 3 * h_prev.shape[1])))
     def gru_cell_forward(self, a, b, h_prev):
-        if (not _same_float(a, b, h_prev) or h_prev.ndim != 2 or a.shape != b.shape
-                or a.shape != (h_prev.shape[0], 3 * h_prev.shape[1])):
-            return super().gru_cell_forward(a, b, h_prev)
         B, H = h_prev.shape
         h, acts = np.empty((B, H), a.dtype), np.empty((B, 4 * H), a.dtype)
         _run(rnn_kernels.gru_forward_rows, rnn_kernels.gru_forward_parallel, a.size, B,
              np.ascontiguousarray(a), np.ascontiguousarray(b), np.ascontiguousarray(h_prev), h, acts)
         return h, acts
 
+    @fast_path(lambda gh, acts, h_prev: (_same_float(gh, acts, h_prev) and h_prev.ndim == 2
+                                         and acts.shape == (h_prev.shape[0], 4 * h_prev.shape[1])))
     def gru_cell_backward(self, gh, acts, h_prev):
-        if (not _same_float(gh, acts, h_prev) or h_prev.ndim != 2
-                or acts.shape != (h_prev.shape[0], 4 * h_prev.shape[1])):
-            return super().gru_cell_backward(gh, acts, h_prev)
         B, H = h_prev.shape
         ga, gb, gh_prev = np.empty((B, 3 * H), gh.dtype), np.empty((B, 3 * H), gh.dtype), np.empty((B, H), gh.dtype)
         _run(rnn_kernels.gru_backward_rows, rnn_kernels.gru_backward_parallel, acts.size, B,
@@ -244,11 +235,11 @@ class NumbaBackend(NumpyBackend):
 
     # ---- convolution ----
     # col2im as a loop (NumPy's version makes kh*kw strided passes); im2col stays NumPy's strided copy, as fast.
+    @fast_path(lambda cols, x_shape, kernel_size, stride, padding, dilation: (
+        cols.dtype in FLOATS and cols.ndim == 6 and cols.shape[:4] == (*x_shape[:2], *kernel_size)))
     def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
         (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
         N, C, H, W = x_shape
-        if cols.dtype not in FLOATS or cols.ndim != 6 or cols.shape[:4] != (N, C, *kernel_size):
-            return super().col2im(cols, x_shape, kernel_size, stride, padding, dilation)
         kh, kw, OH, OW = cols.shape[2:]
         x = np.empty((N * C, H, W), dtype=cols.dtype)
         _run(conv_kernels.col2im_planes, conv_kernels.col2im_parallel, cols.size, N * C,
@@ -259,18 +250,17 @@ class NumbaBackend(NumpyBackend):
     # a matrix product with a dimension below ~32 runs far below BLAS's peak. The rest keep im2col + BLAS.
     # The thresholds are measured (docs/benchmarks.md): the forward's reference (im2col + one product) is cheaper
     # than the backward ones (product + col2im, product + sum), so it goes direct only for very few channels.
+    @fast_path(lambda x, weight, bias, stride, padding, dilation, groups: (
+        _direct_conv((x, weight, bias), weight.shape, stride, groups, max_out=8) and x.ndim == 4
+        and x.shape[1] == weight.shape[1] * groups and _shaped((bias,), weight.shape[:1])
+        and _direct_out_positive(x.shape, weight.shape, padding, dilation)))
     def conv2d_forward(self, x, weight, bias, stride, padding, dilation, groups):
-        if (not _direct_conv((x, weight, bias), weight.shape, stride, groups, max_out=8)
-                or x.ndim != 4 or x.shape[1] != weight.shape[1] * groups or not _shaped((bias,), weight.shape[:1])):
-            return super().conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
         return self._direct_conv_forward(x, weight, bias, padding, dilation, groups)
 
     def _direct_conv_forward(self, x, weight, bias, padding, dilation, groups):
         N, O, (kh, kw), (dh, dw) = x.shape[0], weight.shape[0], weight.shape[2:], dilation
         xpad = _pad(x, padding)
         OH, OW = xpad.shape[2] - dh * (kh - 1), xpad.shape[3] - dw * (kw - 1)
-        if OH <= 0 or OW <= 0:
-            return super().conv2d_forward(x, weight, bias, (1, 1), padding, dilation, groups)
         y = np.empty((N, O, OH, OW), dtype=x.dtype)
         b = np.zeros(O, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)
         _run(conv_kernels.conv_forward_planes, conv_kernels.conv_forward_parallel,
@@ -278,12 +268,12 @@ class NumbaBackend(NumpyBackend):
              xpad, np.ascontiguousarray(weight), b, y, dh, dw, groups)
         return y
 
+    @fast_path(lambda gy, weight, x_shape, stride, padding, dilation, groups: (
+        _direct_conv((gy, weight), weight.shape, stride, groups, max_out=32) and gy.ndim == 4
+        and gy.shape[1] == weight.shape[0] and x_shape[1] == weight.shape[1] * groups and min(x_shape[2:]) > 0))
     def conv2d_backward_input(self, gy, weight, x_shape, stride, padding, dilation, groups):
         # dL/dx is a stride-1 convolution of gy, zero padded by the kernel's reach, with the kernel flipped in
         # space and its in/out channels swapped (within each group): the "full" correlation.
-        if (not _direct_conv((gy, weight), weight.shape, stride, groups, max_out=32)
-                or gy.ndim != 4 or gy.shape[1] != weight.shape[0] or x_shape[1] != weight.shape[1] * groups):
-            return super().conv2d_backward_input(gy, weight, x_shape, stride, padding, dilation, groups)
         O, Cg, kh, kw = weight.shape
         G, Og = groups, O // groups
         flipped = weight[:, :, ::-1, ::-1].reshape(G, Og, Cg, kh, kw).transpose(0, 2, 1, 3, 4).reshape(G * Cg, Og,
@@ -294,10 +284,10 @@ class NumbaBackend(NumpyBackend):
                     max(-reach[1], 0):gy.shape[3] - max(-reach[1], 0)]
         return self._direct_conv_forward(gy, flipped, None, (max(reach[0], 0), max(reach[1], 0)), dilation, G)
 
+    @fast_path(lambda x, gy, weight_shape, stride, padding, dilation, groups: (
+        _direct_conv((x, gy), weight_shape, stride, groups, max_out=32) and x.ndim == 4 and gy.ndim == 4
+        and x.shape[1] == weight_shape[1] * groups and gy.shape[:2] == (x.shape[0], weight_shape[0])))
     def conv2d_backward_weight(self, x, gy, weight_shape, stride, padding, dilation, groups):
-        if (not _direct_conv((x, gy), weight_shape, stride, groups, max_out=32) or x.ndim != 4 or gy.ndim != 4
-                or x.shape[1] != weight_shape[1] * groups or gy.shape[:2] != (x.shape[0], weight_shape[0])):
-            return super().conv2d_backward_weight(x, gy, weight_shape, stride, padding, dilation, groups)
         xpad = _pad(x, padding)
         gw = np.empty(weight_shape, dtype=x.dtype)
         _run(conv_kernels.conv_backward_weight_planes, conv_kernels.conv_backward_weight_parallel,
@@ -306,9 +296,9 @@ class NumbaBackend(NumpyBackend):
         return gw
 
     # ---- pooling: one pass over each plane, each window read once ----
+    @fast_path(lambda x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False: (
+        x.dtype in FLOATS and x.ndim == 4))
     def maxpool2d_forward(self, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False):
-        if x.dtype not in FLOATS or x.ndim != 4:
-            return super().maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
         N, C, H, W = x.shape
         OH, OW = pool_out_size(H, kh, sh, ph, dh, ceil_mode), pool_out_size(W, kw, sw, pw, dw, ceil_mode)
@@ -324,9 +314,9 @@ class NumbaBackend(NumpyBackend):
                  *planes, kh, kw, sh, sw, ph, pw, dh, dw)
         return y, idx
 
+    @fast_path(lambda gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1): (
+        gy.dtype in FLOATS and indices.shape == gy.shape and gy.ndim == 4 and gy.shape[:2] == tuple(x_shape[:2])))
     def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1)):
-        if gy.dtype not in FLOATS or indices.shape != gy.shape or gy.ndim != 4 or gy.shape[:2] != tuple(x_shape[:2]):
-            return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding, dilation)
         N, C, H, W = x_shape
         gx = np.empty((N * C, H * W), dtype=gy.dtype)
         _run(pool_kernels.maxpool_backward_planes, pool_kernels.maxpool_backward_parallel, gx.size, N * C,
@@ -335,9 +325,8 @@ class NumbaBackend(NumpyBackend):
         return gx.reshape(x_shape)
 
     # ---- attention: the products stay in BLAS; scale, causal mask and softmax (and its backward) fused per row ----
+    @fast_path(lambda q, k, v, mask, scale, is_causal, keep: _same_float(q, k, v))
     def attention_forward(self, q, k, v, mask, scale, is_causal, keep):
-        if not _same_float(q, k, v):
-            return super().attention_forward(q, k, v, mask, scale, is_causal, keep)
         s = np.matmul(q, np.swapaxes(k, -1, -2))
         if mask is not None:  # added before the kernel, in the reference's order: scale, then mask
             s *= scale
@@ -350,10 +339,10 @@ class NumbaBackend(NumpyBackend):
         out = np.matmul(s if keep is None else s * keep, v)
         return out, s
 
+    @fast_path(lambda gout, q, k, v, out, state, mask, scale, is_causal, keep: (
+        _same_float(gout, q, k, v, state) and state.flags.c_contiguous))
     def attention_backward(self, gout, q, k, v, out, state, mask, scale, is_causal, keep):
-        p = state
-        if not _same_float(gout, q, k, v, p) or not p.flags.c_contiguous:
-            return super().attention_backward(gout, q, k, v, out, state, mask, scale, is_causal, keep)
+        p = state  # the attention probabilities the forward kept
         pd = p if keep is None else p * keep
         gv = np.matmul(np.swapaxes(pd, -1, -2), gout)
         gp = np.matmul(gout, np.swapaxes(v, -1, -2))
@@ -366,6 +355,17 @@ class NumbaBackend(NumpyBackend):
         _run(attention_kernels.softmax_backward_rows_inplace, attention_kernels.softmax_backward_rows_inplace_parallel,
              p.size, rows.shape[0], rows, p.reshape(-1, S), float(scale))
         return np.matmul(gp, k), np.matmul(np.swapaxes(gp, -1, -2), q), gv
+
+
+def _rows_and_targets(x, target) -> bool:
+    """Whether the fused cross-entropy kernels take ``x`` (N, C) float logits and ``target`` (N,) integers."""
+    return (x.dtype in FLOATS and x.ndim == 2 and x.shape[1] > 0 and target.dtype.kind in "iu"
+            and target.shape == x.shape[:1])
+
+
+def _direct_out_positive(x_shape, weight_shape, padding, dilation) -> bool:
+    """Whether a stride-1 convolution of these shapes has at least one output row and column."""
+    return all(x_shape[2 + i] + 2 * padding[i] - dilation[i] * (weight_shape[2 + i] - 1) > 0 for i in (0, 1))
 
 
 def _direct_conv(arrays, weight_shape, stride, groups, max_out) -> bool:

@@ -411,3 +411,29 @@ def overridden_kernels(backend: Backend) -> set[str]:
     """The contract kernels ``backend``'s class defines itself (not inherited from the NumPy reference)."""
     classes = [c for c in type(backend).__mro__ if c not in (NumpyBackend, Backend, object)]
     return {k for k in KERNELS if any(k in c.__dict__ for c in classes)}
+
+
+def fast_paths_reached(backend: Backend, cases: list[KernelCase], dtypes: tuple[Any, ...]) -> set[str]:
+    """The kernels whose declared fast path (``minidl/backends/fast_path.py``) ``backend`` actually ran on at
+    least one of ``cases`` in one of ``dtypes``: the others were checked only through the NumPy reference."""
+    reached: set[str] = set()
+    cls = type(backend)
+    for name in {case.kernel for case in cases}:
+        kernel = getattr(cls, name, None)
+        applies = getattr(kernel, "applies", None)
+        if applies is None:
+            continue
+
+        def spy(self: Any, *args: Any, _kernel: Any = kernel, _name: str = name, **kwargs: Any) -> Any:
+            if _kernel.applies(*args, **kwargs):
+                reached.add(_name)
+            return _kernel(self, *args, **kwargs)
+
+        setattr(cls, name, spy)
+        try:
+            for case in (c for c in cases if c.kernel == name):
+                for dtype in dtypes:
+                    call_case(backend, case, case_args(backend, case, dtype))
+        finally:
+            setattr(cls, name, kernel)
+    return reached

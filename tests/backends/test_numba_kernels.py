@@ -17,7 +17,7 @@ pytest.importorskip("numba")
 from minidl.backends import numba_backend  # noqa: E402
 from minidl.backends.numba_backend import NumbaBackend  # noqa: E402
 from minidl.backends.numpy_backend import NumpyBackend  # noqa: E402
-from minidl.testing.kernel_cases import CASES, check_case, overridden_kernels  # noqa: E402
+from minidl.testing.kernel_cases import CASES, check_case, fast_paths_reached, overridden_kernels  # noqa: E402
 
 REF, NB = NumpyBackend(), NumbaBackend()
 DTYPES = [np.float32, np.float64]
@@ -53,6 +53,18 @@ def randn(rng, shape, dtype):
 def test_every_override_has_a_case():
     missing = overridden_kernels(NB) - {c.kernel for c in CASES}
     assert not missing, f"minidl/testing/kernel_cases.py has no tiny row for {sorted(missing)}"
+
+
+def test_every_override_declares_its_condition():
+    undeclared = {k for k in overridden_kernels(NB) if not hasattr(getattr(NumbaBackend, k), "applies")}
+    assert not undeclared, f"overrides without @fast_path(...) in numba_backend.py: {sorted(undeclared)}"
+
+
+def test_the_table_reaches_every_fast_path(monkeypatch):
+    """A tiny row that only ever meets the reference would check nothing of the Numba kernel."""
+    monkeypatch.setattr(numba_backend, "SOFTMAX_MIN_SIZE", 0)  # the row kernels are for large inputs only
+    missed = overridden_kernels(NB) - fast_paths_reached(NB, CASES, tuple(DTYPES))
+    assert not missed, f"no tiny row of minidl/testing/kernel_cases.py reaches the fast path of {sorted(missed)}"
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
