@@ -56,6 +56,27 @@ class NumpyBackend(Backend):
                 return erf(x).astype(x.dtype, copy=False)
         return erf_array(self.xp, x)
 
+    def gelu_forward(self, x, approximate):
+        """GELU ``x Phi(x)`` with ``Phi(x) = (1 + erf(x / sqrt 2)) / 2`` (``approximate="none"``), or GPT-2's
+        ``x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2`` (``approximate="tanh"``), in ``x``'s dtype."""
+        xp = self.xp
+        if approximate == "tanh":
+            return (0.5 * x * (1 + xp.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))).astype(x.dtype)
+        return (0.5 * x * (1 + self.erf(x * (1 / math.sqrt(2))))).astype(x.dtype, copy=False)
+
+    def gelu_backward(self, gy, x, approximate):
+        """``gy * gelu'(x)``: ``Phi(x) + x phi(x)`` with ``phi(x) = e^(-x^2/2) / sqrt(2 pi)``; tanh form:
+        ``(1 + t)/2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2`` with t the forward's tanh."""
+        xp = self.xp
+        if approximate == "tanh":
+            c = math.sqrt(2 / math.pi)
+            t = xp.tanh(c * (x + 0.044715 * x * x * x))
+            d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * (c * (1 + 3 * 0.044715 * x * x))
+        else:
+            cdf = 0.5 * (1 + self.erf(x * (1 / math.sqrt(2))))
+            d = cdf + x * (xp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi))
+        return (gy * d).astype(x.dtype, copy=False)
+
     def softmax(self, x, axis):
         """``exp(x - max) / sum(exp(x - max))`` along ``axis``."""
         a = _widen(x)  # float16 is computed in float32 (module docstring)

@@ -1,7 +1,8 @@
 """Activation functions beyond relu/sigmoid/tanh (those live in ``elementwise.py``).
 
 Each op computes its forward on arrays and writes its gradient with minidl ops on the input, so
-the gradient is itself differentiable (double backward works). With g = dL/dy:
+the gradient is itself differentiable (double backward works); GELU is a fused op (ops/fused.py): its
+forward and backward are one kernel each, its double backward differentiates the composite. With g = dL/dy:
 
 leaky_relu  y = x if x > 0 else a x                       dy/dx = 1 if x > 0 else a
 elu         y = x if x > 0 else a (e^x - 1)               dy/dx = 1 if x > 0 else y + a
@@ -33,10 +34,10 @@ import math
 from minidl.autograd import Function
 from minidl.backends.numpy_backend import erf_array  # noqa: F401  (minidl.nn.functional exports it)
 from minidl.ops.elementwise import exp, mask, sigmoid, tanh, where
+from minidl.ops.fused import FusedBackward
 from minidl.tensor import Tensor
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
@@ -78,24 +79,37 @@ class ELUFunction(Function):
 
 
 class GELUFunction(Function):
+    """GELU by the fused kernels ``gelu_forward`` / ``gelu_backward`` (one pass each on Numba); the backward
+    is another node, ``GELUBackward``, whose own gradient differentiates ``_gelu`` (ops/fused.py's rule)."""
+
     def __init__(self, approximate: str) -> None:
         self.approximate = approximate
 
     def forward(self, x):
-        xp = self.backend.xp
-        if self.approximate == "tanh":
-            return 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
-        return (0.5 * x * (1 + self.backend.erf(x * (1 / math.sqrt(2))))).astype(x.dtype, copy=False)
+        return self.backend.gelu_forward(x, self.approximate)
 
     def backward(self, gy):
-        (x,) = self.inputs
-        if self.approximate == "tanh":
-            t = tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
-            du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
-            return gy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
-        cdf = 0.5 * (1 + erf(x * (1 / math.sqrt(2))))
-        pdf = _INV_SQRT_2PI * exp(-0.5 * x * x)
-        return gy * (cdf + x * pdf)
+        return GELUBackward(self.approximate)(gy, self.inputs[0])
+
+
+class GELUBackward(FusedBackward):
+    """dL/dx = gy * gelu'(x) by the kernel; ``composite`` is GELU written with minidl ops."""
+
+    def __init__(self, approximate: str) -> None:
+        self.approximate = approximate
+
+    def forward(self, gy, x):
+        return self.backend.gelu_backward(gy, x, self.approximate)
+
+    def composite(self, x):
+        return _gelu(x, self.approximate)
+
+
+def _gelu(x: Tensor, approximate: str) -> Tensor:
+    """GELU as a composite of differentiable minidl ops (the reference the kernels are checked against)."""
+    if approximate == "tanh":
+        return 0.5 * x * (1 + tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * (1 + erf(x * (1 / math.sqrt(2))))
 
 
 class SiLUFunction(Function):
