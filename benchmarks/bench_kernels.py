@@ -1,57 +1,20 @@
-"""asv: every kernel of the contract x every installed backend x (small, large), float32.
+"""asv: every kernel of the contract x every backend x (small, large), float32.
 
-Only the backends installed on the machine are parameters (``minidl.backends.available()``), so asv's
-lists never show a backend that could not run as if it had been measured; ``benchmarks/report.py``
-lists the others as not installed. GPU backends synchronise inside the timed region.
-
-- ``time_kernel``: one call, after a warm-up call in ``setup`` (JIT compilation is ``JitCompile``'s).
-- ``track_gflops``: FLOPs / best of 5 calls, for the kernels with a FLOP count (GEMM, conv, attention).
-- ``track_peak_mib``: the memory one call needs above the warmed-up baseline (Linux): the kernel's
-  high-water mark (VmHWM after ``/proc/self/clear_refs``) minus the resident memory before the call.
-  asv's own ``peakmem_`` would report the whole process's peak (the Python heap, the libraries, LLVM's
-  compilation of the Numba kernels), not the kernel's.
-- ``GemmCeiling.track_gemm_gflops``: the machine's measured GEMM ceiling (NumPy's BLAS, float32
-  2048 x 2048 x 2048, best of 5), the line the comparison page puts every GFLOP/s beside.
+Backends that are not installed are skipped (asv treats NotImplementedError in setup as a skip).
+GPU backends synchronise inside the timed region.
 """
 
 from __future__ import annotations
 
-import ctypes
-import gc
-import time
-from pathlib import Path
-
 import numpy as np
 
-from minidl.backends import BackendUnavailableError, available, get_backend
+from minidl.backends import BackendUnavailableError, get_backend, known
 
 from .kernel_cases import CASES, SIZES
 
-CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def _status_mib(field: str) -> float:
-    """A field of /proc/self/status (VmRSS, VmHWM) in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
-def peak_above_baseline(fn) -> float:
-    """MiB that ``fn()`` needs above the process's resident memory just before it (Linux only)."""
-    if not CLEAR_REFS.exists():
-        raise NotImplementedError("peak memory needs Linux's /proc/self/clear_refs")
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
-    start = _status_mib("VmRSS")
-    CLEAR_REFS.write_text("5")  # the high-water mark starts again from VmRSS
-    fn()
-    return _status_mib("VmHWM") - start
-
 
 class Kernels:
-    params = (sorted(CASES), available(), list(SIZES))
+    params = (sorted(CASES), known(), list(SIZES))
     param_names = ("kernel", "backend", "size")
     timeout = 120
 
@@ -70,16 +33,14 @@ class Kernels:
         self.fn(*self.args, **self.kwargs)
         self.backend.synchronize()
 
-    def track_peak_mib(self, kernel: str, backend: str, size: str) -> float:
-        if self.backend.is_gpu:
-            raise NotImplementedError("host memory only: a GPU kernel's memory is on the device")
-        return peak_above_baseline(lambda: self.fn(*self.args, **self.kwargs))
-
-    track_peak_mib.unit = "MiB"
+    def peakmem_kernel(self, kernel: str, backend: str, size: str) -> None:
+        self.fn(*self.args, **self.kwargs)
 
     def track_gflops(self, kernel: str, backend: str, size: str) -> float:
         if self.flops is None:
             raise NotImplementedError("no FLOP count defined for this kernel")
+        import time
+
         best = float("inf")
         for _ in range(5):
             t0 = time.perf_counter()
@@ -89,25 +50,6 @@ class Kernels:
         return self.flops / best / 1e9
 
     track_gflops.unit = "GFLOP/s"
-
-
-class GemmCeiling:
-    """What this machine's BLAS reaches on a large float32 product: the roof for every GFLOP/s."""
-
-    def setup(self) -> None:
-        rng = np.random.default_rng(0)
-        self.a, self.b = (rng.standard_normal((2048, 2048), dtype=np.float32) for _ in range(2))
-        self.a @ self.b  # warm-up: thread pool start, page faults of the output
-
-    def track_gemm_gflops(self) -> float:
-        best = float("inf")
-        for _ in range(5):
-            t0 = time.perf_counter()
-            self.a @ self.b
-            best = min(best, time.perf_counter() - t0)
-        return 2 * 2048**3 / best / 1e9
-
-    track_gemm_gflops.unit = "GFLOP/s"
 
 
 class JitCompile:

@@ -552,6 +552,31 @@ class NumpyBackend(Backend):
         gs *= scale
         return xp.matmul(gs, k), xp.matmul(xp.swapaxes(gs, -1, -2), q), gv
 
+    # ------------------------------------------------------------------------------------ int8 quantized
+    def int8_matmul(self, a, a_zero_point, b):
+        """The integer product of a quantized layer: ``acc[m, n] = sum_k (a[m, k] - a_zero_point) * b[n, k]``
+        for a (M, K) uint8 or int8 activations and b (N, K) int8 weights (symmetric: zero point 0), each
+        product and the sum in int32 (|a - z| <= 255, |b| <= 128: K up to 65,000 cannot overflow). It is
+        computed as ``a @ b^T - a_zero_point * (row sums of b)``, which is what int8 hardware does."""
+        xp = self.xp
+        b32 = b.astype(xp.int32)
+        acc = xp.matmul(a.astype(xp.int32), b32.T)
+        if a_zero_point:
+            acc -= xp.int32(a_zero_point) * b32.sum(axis=1)
+        return acc
+
+    def requantize(self, acc, multiplier, bias, out_scale, out_zero_point, qmin, qmax):
+        """int32 accumulators (M, N) -> uint8 outputs: ``y = acc * multiplier + bias`` (multiplier (N,) =
+        input scale x weight scale per output channel, float32; bias (N,) float32 or None) is the real
+        output, then ``q = clamp(round(y / out_scale) + out_zero_point, qmin, qmax)`` (a fused ReLU is
+        qmin = out_zero_point)."""
+        xp = self.xp
+        y = acc.astype(xp.float32) * multiplier
+        if bias is not None:
+            y += bias
+        q = xp.rint(y * (xp.float32(1.0) / xp.float32(out_scale))) + out_zero_point
+        return xp.clip(q, qmin, qmax).astype(xp.uint8)
+
 def _overhang(n: int, out: int, k: int, s: int, p: int, d: int) -> int:
     """How far the last of ``out`` windows reaches past the padded input (only ever > 0 in ceil_mode)."""
     return max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p))

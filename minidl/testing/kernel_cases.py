@@ -140,6 +140,19 @@ def _attention_backward(backend: Backend, args: list[Any]) -> Any:
     return backend.attention_backward(gout, q, k, v, out, state, mask, scale, causal, keep)
 
 
+def _int8_args(r, t, M, K, N, signed=False):
+    """uint8 (or int8) activations with a zero point and int8 weights (the dtype argument does not apply)."""
+    a = r.integers(-128, 128, size=(M, K)) if signed else r.integers(0, 256, size=(M, K))
+    a = a.astype(np.int8 if signed else np.uint8)
+    return a, 0 if signed else 113, r.integers(-128, 128, size=(N, K)).astype(np.int8)
+
+
+def _requantize_args(r, t, M=5, N=7, bias=True):
+    acc = r.integers(-40000, 40000, size=(M, N)).astype(np.int32)
+    multiplier = (r.random(N) * 1e-4 + 1e-5).astype(np.float32)
+    return acc, multiplier, normal(r, np.float32, N) if bias else None, 0.02, 60, 0, 255
+
+
 def _conv_args(r, t, xs, ws, geometry, which):
     x, w, b = normal(r, t, *xs), normal(r, t, *ws), normal(r, t, ws[0])
     if which == "forward":
@@ -251,6 +264,11 @@ _TINY: list[KernelCase] = [
     KernelCase("attention_backward", lambda r, t: _attention_args(r, t, False), "full", call=_attention_backward),
     KernelCase("attention_backward", lambda r, t: _attention_args(r, t, True, L=11), "causal, 11 queries",
                call=_attention_backward),
+    KernelCase("int8_matmul", lambda r, t: _int8_args(r, t, 5, 37, 6), "uint8 x int8, zero point 113"),
+    KernelCase("int8_matmul", lambda r, t: _int8_args(r, t, 3, 70, 4, signed=True), "int8 x int8"),
+    KernelCase("int8_matmul", lambda r, t: _int8_args(r, t, 1, 1, 1), "1x1"),
+    KernelCase("requantize", _requantize_args),
+    KernelCase("requantize", lambda r, t: _requantize_args(r, t, bias=False), "no bias"),
 ]
 
 
@@ -342,6 +360,10 @@ def _bench(size: str) -> list[KernelCase]:
         row("batch_norm_backward", lambda r, t: _batch_norm_backward_args(r, t, bn)),
         row("layer_norm_forward", lambda r, t: (normal(r, t, rows, d), normal(r, t, d), normal(r, t, d), 1e-5)),
         row("layer_norm_backward", layer_norm_backward),
+        # the MNIST CNN's first Linear at a test batch (small: 64 rows of a 128 -> 128 layer)
+        row("int8_matmul", lambda r, t: _int8_args(r, t, *((64, 128, 128) if small else (1000, 5408, 128))),
+            2.0 * 64 * 128 * 128 if small else 2.0 * 1000 * 5408 * 128),
+        row("requantize", lambda r, t: _requantize_args(r, t, *((64, 128) if small else (1000, 128)))),
         row("lstm_cell_forward", lambda r, t: (normal(r, t, B, 4 * Hc), normal(r, t, B, Hc))),
         row("lstm_cell_backward", lambda r, t: _lstm_backward_args(r, t, B, Hc)),
         row("gru_cell_forward", lambda r, t: (normal(r, t, B, 3 * Hc), normal(r, t, B, 3 * Hc), normal(r, t, B, Hc))),
