@@ -22,8 +22,18 @@ import cupy  # at import, so that a missing package names the `cupy` extra (see 
 import numpy
 
 from minidl.backends.cuda_kernels.flash_state import FlashState
+from minidl.backends.fast_path import fast_path
 from minidl.backends.numpy_backend import NumpyBackend
-from minidl.backends.shapes import conv_out_size, fits, flash_shapes, pool_out_size, rows
+from minidl.backends.shapes import (
+    conv_out_size,
+    fits,
+    flash_apply,
+    flash_shapes,
+    in_place_apply,
+    pool_out_size,
+    rows,
+    rows_apply,
+)
 from minidl.errors import BackendUnavailableError
 from minidl.kernel_files import kernel_dir, kernel_source
 
@@ -102,27 +112,24 @@ class CupyBackend(NumpyBackend):
         return erf(x).astype(x.dtype, copy=False)
 
     # ---- softmax family: one block per row, max/sum reductions in registers and shared memory ----
-    def _softmax_rows(self, x: Any, axis: int, which: str) -> Any | None:
+    def _softmax_rows(self, x: Any, axis: int, which: str) -> Any:
         x2 = rows(cupy, x, axis)
-        if x2 is None:
-            return None
         out = cupy.empty_like(x2)
         n, d = x2.shape
         self.launch("softmax.cu", which, x.dtype, (n,), (row_threads(d),), (x2, out, numpy.int32(d)))
         return out.reshape(x.shape)
 
+    @fast_path(rows_apply)
     def softmax(self, x, axis):
-        out = self._softmax_rows(x, axis, "softmax")
-        return super().softmax(x, axis) if out is None else out
+        return self._softmax_rows(x, axis, "softmax")
 
+    @fast_path(rows_apply)
     def log_softmax(self, x, axis):
-        out = self._softmax_rows(x, axis, "log_softmax")
-        return super().log_softmax(x, axis) if out is None else out
+        return self._softmax_rows(x, axis, "log_softmax")
 
     # ---- losses: softmax and cross-entropy fused; only lse (one number per row) is kept ----
+    @fast_path(lambda x, target, ignore_index: fits(x, ndim=2))
     def softmax_cross_entropy(self, x, target, ignore_index):
-        if not fits(x, ndim=2):
-            return super().softmax_cross_entropy(x, target, ignore_index)
         x, target = cupy.ascontiguousarray(x), cupy.ascontiguousarray(target, dtype=cupy.int64)
         n, c = x.shape
         loss, lse = cupy.empty(n, x.dtype), cupy.empty(n, x.dtype)
@@ -130,9 +137,8 @@ class CupyBackend(NumpyBackend):
                     (x, target, loss, lse, numpy.int32(c), numpy.int64(ignore_index)))
         return loss, lse
 
+    @fast_path(lambda x, target, lse, gloss, ignore_index: fits(x, ndim=2))
     def softmax_cross_entropy_backward(self, x, target, lse, gloss, ignore_index):
-        if not fits(x, ndim=2):
-            return super().softmax_cross_entropy_backward(x, target, lse, gloss, ignore_index)
         x, target = cupy.ascontiguousarray(x), cupy.ascontiguousarray(target, dtype=cupy.int64)
         lse, gloss = (cupy.ascontiguousarray(a, dtype=x.dtype) for a in (lse, gloss))
         gx = cupy.empty_like(x)
@@ -142,9 +148,8 @@ class CupyBackend(NumpyBackend):
         return gx
 
     # ---- embedding: scatter-add with atomics ----
+    @fast_path(lambda indices, grad, num_embeddings, padding_idx: fits(grad))
     def embedding_backward(self, indices, grad, num_embeddings, padding_idx):
-        if _suffix(grad.dtype) is None or grad.size == 0:
-            return super().embedding_backward(indices, grad, num_embeddings, padding_idx)
         d = grad.shape[-1]
         flat = cupy.ascontiguousarray(indices, dtype=cupy.int64).reshape(-1)
         grad = cupy.ascontiguousarray(grad).reshape(-1, d)
@@ -156,11 +161,8 @@ class CupyBackend(NumpyBackend):
         return gw
 
     # ---- optimizers: a whole step in one pass over memory ----
+    @fast_path(lambda param, grad, momentum_buffer, *hyper: in_place_apply(param, grad, momentum_buffer))
     def sgd_update(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize):
-        arrays = [param, grad] + ([] if momentum_buffer is None else [momentum_buffer])
-        if _suffix(param.dtype) is None or not all(a.dtype == param.dtype and a.flags.c_contiguous for a in arrays):
-            return super().sgd_update(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
-                                      maximize)
         first = momentum != 0 and momentum_buffer is None
         buf = cupy.empty_like(param) if first else momentum_buffer
         t = param.dtype.type
@@ -170,12 +172,10 @@ class CupyBackend(NumpyBackend):
             numpy.int32(bool(maximize))))
         return buf if momentum != 0 else None
 
+    @fast_path(lambda param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled,
+               max_exp_avg_sq=None, maximize=False: in_place_apply(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq))
     def adam_update(self, param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled,
                     max_exp_avg_sq=None, maximize=False):
-        arrays = [param, grad, exp_avg, exp_avg_sq] + ([] if max_exp_avg_sq is None else [max_exp_avg_sq])
-        if _suffix(param.dtype) is None or not all(a.dtype == param.dtype and a.flags.c_contiguous for a in arrays):
-            return super().adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
-                                       decoupled, max_exp_avg_sq, maximize)
         t = param.dtype.type
         amsgrad = max_exp_avg_sq is not None
         self.launch_elementwise("optim.cu", "adam_update", param.dtype, param.size, (
@@ -184,9 +184,8 @@ class CupyBackend(NumpyBackend):
             numpy.int32(bool(decoupled)), numpy.int32(amsgrad), numpy.int32(bool(maximize))))
 
     # ---- convolution: im2col/col2im as gathers (conv2d_* inherit the reference: im2col + cuBLAS matmul) ----
+    @fast_path(lambda x, kernel_size, stride, padding, dilation: fits(x, ndim=4))
     def im2col(self, x, kernel_size, stride, padding, dilation):
-        if not fits(x, ndim=4):
-            return super().im2col(x, kernel_size, stride, padding, dilation)
         x = cupy.ascontiguousarray(x)
         N, C, H, W = x.shape
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
@@ -196,9 +195,8 @@ class CupyBackend(NumpyBackend):
         self.launch_elementwise("conv.cu", "im2col", x.dtype, cols.size, (x, cols, *geometry))
         return cols
 
+    @fast_path(lambda cols, x_shape, kernel_size, stride, padding, dilation: fits(cols, ndim=6))
     def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
-        if not fits(cols, ndim=6):
-            return super().col2im(cols, x_shape, kernel_size, stride, padding, dilation)
         cols = cupy.ascontiguousarray(cols)
         N, C, H, W = x_shape
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
@@ -209,9 +207,10 @@ class CupyBackend(NumpyBackend):
         return x
 
     # ---- pooling ----
+    # pool.cu has no dilation: the reference does it
+    @fast_path(lambda x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False: (
+        fits(x, ndim=4) and tuple(dilation) == (1, 1)))
     def maxpool2d_forward(self, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False):
-        if not fits(x, ndim=4) or tuple(dilation) != (1, 1):  # pool.cu has no dilation: the reference does it
-            return super().maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
         x = cupy.ascontiguousarray(x)
         N, C, H, W = x.shape
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
@@ -223,9 +222,9 @@ class CupyBackend(NumpyBackend):
         self.launch_elementwise("pool.cu", "maxpool2d_forward", x.dtype, y.size, (x, y, indices, *geometry))
         return y, indices
 
+    # a scatter at the indices: the same for any dilation
+    @fast_path(lambda gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1): fits(gy, ndim=4))
     def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1)):
-        if not fits(gy, ndim=4):  # a scatter at the indices: the same for any dilation
-            return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding, dilation)
         gy, indices = cupy.ascontiguousarray(gy), cupy.ascontiguousarray(indices, dtype=cupy.int64)
         N, C, H, W = x_shape
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
@@ -235,9 +234,8 @@ class CupyBackend(NumpyBackend):
         return gx
 
     # ---- layer norm: one block per row for the statistics and dx, one thread per column for dw, db ----
+    @fast_path(lambda x, weight, bias, eps: fits(x, ndim=2))
     def layer_norm_forward(self, x, weight, bias, eps):
-        if not fits(x, ndim=2):
-            return super().layer_norm_forward(x, weight, bias, eps)
         x = cupy.ascontiguousarray(x)
         n, d = x.shape
         y = cupy.empty_like(x)
@@ -249,9 +247,8 @@ class CupyBackend(NumpyBackend):
                      numpy.int32(d), x.dtype.type(eps)))
         return y, mean, rstd
 
+    @fast_path(lambda gy, x, weight, mean, rstd: fits(x, ndim=2))
     def layer_norm_backward(self, gy, x, weight, mean, rstd):
-        if not fits(x, ndim=2):
-            return super().layer_norm_backward(gy, x, weight, mean, rstd)
         gy, x = cupy.ascontiguousarray(gy, dtype=x.dtype), cupy.ascontiguousarray(x)
         mean, rstd = cupy.ascontiguousarray(mean, dtype=x.dtype), cupy.ascontiguousarray(rstd, dtype=x.dtype)
         n, d = x.shape
@@ -267,9 +264,8 @@ class CupyBackend(NumpyBackend):
         return gx, gw, gb
 
     # ---- recurrent cells: everything after the gate matmuls in one kernel per step ----
+    @fast_path(lambda z, c_prev: fits(z, ndim=2))
     def lstm_cell_forward(self, z, c_prev):
-        if not fits(z, ndim=2):
-            return super().lstm_cell_forward(z, c_prev)
         z, c_prev = cupy.ascontiguousarray(z), cupy.ascontiguousarray(c_prev, dtype=z.dtype)
         B, H = c_prev.shape
         h, c, acts = cupy.empty_like(c_prev), cupy.empty_like(c_prev), cupy.empty_like(z)
@@ -277,9 +273,8 @@ class CupyBackend(NumpyBackend):
                                 (z, c_prev, h, c, acts, numpy.int64(B), numpy.int32(H)))
         return h, c, acts
 
+    @fast_path(lambda gh, gc, acts, c_prev, c: fits(acts, ndim=2))
     def lstm_cell_backward(self, gh, gc, acts, c_prev, c):
-        if not fits(acts, ndim=2):
-            return super().lstm_cell_backward(gh, gc, acts, c_prev, c)
         gh, gc, c_prev, c = (cupy.ascontiguousarray(a, dtype=acts.dtype) for a in (gh, gc, c_prev, c))
         acts = cupy.ascontiguousarray(acts)
         B, H = c.shape
@@ -288,9 +283,8 @@ class CupyBackend(NumpyBackend):
                                 (gh, gc, acts, c_prev, c, gz, gc_prev, numpy.int64(B), numpy.int32(H)))
         return gz, gc_prev
 
+    @fast_path(lambda a, b, h_prev: fits(a, ndim=2))
     def gru_cell_forward(self, a, b, h_prev):
-        if not fits(a, ndim=2):
-            return super().gru_cell_forward(a, b, h_prev)
         a, b = cupy.ascontiguousarray(a), cupy.ascontiguousarray(b, dtype=a.dtype)
         h_prev = cupy.ascontiguousarray(h_prev, dtype=a.dtype)
         B, H = h_prev.shape
@@ -299,9 +293,8 @@ class CupyBackend(NumpyBackend):
                                 (a, b, h_prev, h, acts, numpy.int64(B), numpy.int32(H)))
         return h, acts
 
+    @fast_path(lambda gh, acts, h_prev: fits(acts, ndim=2))
     def gru_cell_backward(self, gh, acts, h_prev):
-        if not fits(acts, ndim=2):
-            return super().gru_cell_backward(gh, acts, h_prev)
         acts = cupy.ascontiguousarray(acts)
         gh, h_prev = (cupy.ascontiguousarray(a, dtype=acts.dtype) for a in (gh, h_prev))
         B, H = h_prev.shape
@@ -312,11 +305,9 @@ class CupyBackend(NumpyBackend):
         return ga, gb, gh_prev
 
     # ---- attention: online softmax, the (L, S) score matrix never exists ----
+    @fast_path(lambda q, k, v, mask, scale, is_causal, keep: flash_apply(q, k, v, mask, keep, ATTN_MAX_D))
     def attention_forward(self, q, k, v, mask, scale, is_causal, keep):
-        shapes = flash_shapes(q, k, v, mask, keep, ATTN_MAX_D)
-        if shapes is None:
-            return super().attention_forward(q, k, v, mask, scale, is_causal, keep)
-        BH, L, S, E = shapes
+        BH, L, S, E = flash_shapes(q, k, v, mask, keep, ATTN_MAX_D)
         q3, k3, v3 = (cupy.ascontiguousarray(a, dtype=q.dtype).reshape(BH, -1, E) for a in (q, k, v))
         out, lse = cupy.empty_like(q3), cupy.empty((BH, L), dtype=q.dtype)
         bk = _attention_tile(E, q.dtype)
@@ -326,9 +317,9 @@ class CupyBackend(NumpyBackend):
                      numpy.int32(bool(is_causal))), shared_mem=2 * bk * E * q.dtype.itemsize)
         return out.reshape(q.shape), FlashState(lse)
 
+    # the forward kept lse only when its flash kernel ran; else the reference's probabilities
+    @fast_path(lambda gout, q, k, v, out, state, mask, scale, is_causal, keep: isinstance(state, FlashState))
     def attention_backward(self, gout, q, k, v, out, state, mask, scale, is_causal, keep):
-        if not isinstance(state, FlashState):
-            return super().attention_backward(gout, q, k, v, out, state, mask, scale, is_causal, keep)
         BH, L, S, E = flash_shapes(q, k, v, mask, keep, ATTN_MAX_D)
         q3, k3, v3, o3, g3 = (cupy.ascontiguousarray(a, dtype=q.dtype).reshape(BH, -1, E)
                               for a in (q, k, v, out, gout))

@@ -23,8 +23,18 @@ from minidl.backends.cuda_kernels import attention, conv, embedding, losses, nor
 from minidl.backends.cuda_kernels import softmax as softmax_kernels
 from minidl.backends.cuda_kernels._common import SIMULATED
 from minidl.backends.cuda_kernels.flash_state import FlashState
+from minidl.backends.fast_path import fast_path
 from minidl.backends.numpy_backend import NumpyBackend
-from minidl.backends.shapes import conv_out_size, fits, flash_shapes, pool_out_size, rows
+from minidl.backends.shapes import (
+    conv_out_size,
+    fits,
+    flash_apply,
+    flash_shapes,
+    in_place_apply,
+    pool_out_size,
+    rows,
+    rows_apply,
+)
 from minidl.errors import BackendUnavailableError
 
 
@@ -62,43 +72,38 @@ class NumbaCudaBackend(NumpyBackend):
         return self.xp.ascontiguousarray(a, dtype=dtype)
 
     # ---- softmax family ----
-    def _softmax(self, x: Any, axis: int, log: bool) -> Any | None:
+    def _softmax(self, x: Any, axis: int, log: bool) -> Any:
         x2 = rows(self.xp, x, axis)
-        if x2 is None:
-            return None
         out = self.xp.empty_like(x2)
         softmax_kernels.softmax_rows(x2, out, log)
         return out.reshape(x.shape)
 
+    @fast_path(rows_apply)
     def softmax(self, x, axis):
-        out = self._softmax(x, axis, log=False)
-        return super().softmax(x, axis) if out is None else out
+        return self._softmax(x, axis, log=False)
 
+    @fast_path(rows_apply)
     def log_softmax(self, x, axis):
-        out = self._softmax(x, axis, log=True)
-        return super().log_softmax(x, axis) if out is None else out
+        return self._softmax(x, axis, log=True)
 
     # ---- losses ----
+    @fast_path(lambda x, target, ignore_index: fits(x, 2))
     def softmax_cross_entropy(self, x, target, ignore_index):
-        if not fits(x, 2):
-            return super().softmax_cross_entropy(x, target, ignore_index)
         x, target = self._c(x), self._c(target, self.xp.int64)
         loss, lse = self.xp.empty(x.shape[0], x.dtype), self.xp.empty(x.shape[0], x.dtype)
         losses.xent_forward(x, target, loss, lse, ignore_index)
         return loss, lse
 
+    @fast_path(lambda x, target, lse, gloss, ignore_index: fits(x, 2))
     def softmax_cross_entropy_backward(self, x, target, lse, gloss, ignore_index):
-        if not fits(x, 2):
-            return super().softmax_cross_entropy_backward(x, target, lse, gloss, ignore_index)
         x, target = self._c(x), self._c(target, self.xp.int64)
         gx = self.xp.empty_like(x)
         losses.xent_backward(x, target, self._c(lse, x.dtype), self._c(gloss, x.dtype), gx, ignore_index)
         return gx
 
     # ---- embedding ----
+    @fast_path(lambda indices, grad, num_embeddings, padding_idx: fits(grad))
     def embedding_backward(self, indices, grad, num_embeddings, padding_idx):
-        if not fits(grad):
-            return super().embedding_backward(indices, grad, num_embeddings, padding_idx)
         d = grad.shape[-1]
         gw = self.xp.zeros((num_embeddings, d), dtype=grad.dtype)
         pad = -1 if padding_idx is None else padding_idx % num_embeddings
@@ -107,31 +112,26 @@ class NumbaCudaBackend(NumpyBackend):
         return gw
 
     # ---- optimizers ----
+    @fast_path(lambda param, grad, momentum_buffer, *hyper: in_place_apply(param, grad, momentum_buffer))
     def sgd_update(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize):
-        arrays = [param, grad] + ([] if momentum_buffer is None else [momentum_buffer])
-        if not fits(param) or not all(a.dtype == param.dtype and a.flags.c_contiguous for a in arrays):
-            return super().sgd_update(param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
-                                      maximize)
         first = momentum != 0 and momentum_buffer is None
         buf = self.xp.empty_like(param) if first else momentum_buffer
         optim.sgd_update(param.reshape(-1), grad.reshape(-1), None if buf is None else buf.reshape(-1), lr, momentum,
                        dampening, weight_decay, first, nesterov, maximize)
         return buf if momentum != 0 else None
 
+    @fast_path(lambda param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled,
+               max_exp_avg_sq=None, maximize=False: in_place_apply(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq))
     def adam_update(self, param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled,
                     max_exp_avg_sq=None, maximize=False):
         arrays = [param, grad, exp_avg, exp_avg_sq] + ([] if max_exp_avg_sq is None else [max_exp_avg_sq])
-        if not fits(param) or not all(a.dtype == param.dtype and a.flags.c_contiguous for a in arrays):
-            return super().adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step,
-                                       decoupled, max_exp_avg_sq, maximize)
         flat = [a.reshape(-1) for a in arrays]  # views: the kernel writes through them
         optim.adam_update(*flat[:4], lr, beta1, beta2, eps, weight_decay, step, decoupled,
                          flat[4] if max_exp_avg_sq is not None else None, maximize)
 
     # ---- convolution ----
+    @fast_path(lambda x, kernel_size, stride, padding, dilation: fits(x, 4))
     def im2col(self, x, kernel_size, stride, padding, dilation):
-        if not fits(x, 4):
-            return super().im2col(x, kernel_size, stride, padding, dilation)
         N, C, H, W = x.shape
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
         OH, OW = conv_out_size(H, kh, sh, ph, dh), conv_out_size(W, kw, sw, pw, dw)
@@ -139,17 +139,17 @@ class NumbaCudaBackend(NumpyBackend):
         conv.im2col(self._c(x), cols, stride, padding, dilation)
         return cols
 
+    @fast_path(lambda cols, x_shape, kernel_size, stride, padding, dilation: fits(cols, 6))
     def col2im(self, cols, x_shape, kernel_size, stride, padding, dilation):
-        if not fits(cols, 6):
-            return super().col2im(cols, x_shape, kernel_size, stride, padding, dilation)
         x = self.xp.empty(x_shape, dtype=cols.dtype)
         conv.col2im(self._c(cols), x, stride, padding, dilation)
         return x
 
     # ---- pooling ----
+    # the kernel has no dilation: the reference does it
+    @fast_path(lambda x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False: (
+        fits(x, 4) and tuple(dilation) == (1, 1)))
     def maxpool2d_forward(self, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False):
-        if not fits(x, 4) or tuple(dilation) != (1, 1):  # the kernel has no dilation: the reference does it
-            return super().maxpool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
         N, C, H, W = x.shape
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
         # ceil_mode: only more outputs; the kernel clips every window at the plane's edges
@@ -158,17 +158,16 @@ class NumbaCudaBackend(NumpyBackend):
         pool.maxpool2d_forward(self._c(x), y, indices, kernel_size, stride, padding)
         return y, indices
 
+    # a scatter at the indices: the same for any dilation
+    @fast_path(lambda gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1): fits(gy, 4))
     def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1)):
-        if not fits(gy, 4):  # a scatter at the indices: the same for any dilation
-            return super().maxpool2d_backward(gy, indices, x_shape, kernel_size, stride, padding, dilation)
         gx = self.xp.zeros(x_shape, dtype=gy.dtype)
         pool.maxpool2d_backward(self._c(gy), self._c(indices, self.xp.int64), gx)
         return gx
 
     # ---- layer norm ----
+    @fast_path(lambda x, weight, bias, eps: fits(x, 2))
     def layer_norm_forward(self, x, weight, bias, eps):
-        if not fits(x, 2):
-            return super().layer_norm_forward(x, weight, bias, eps)
         x = self._c(x)
         y = self.xp.empty_like(x)
         mean, rstd = self.xp.empty(x.shape[0], x.dtype), self.xp.empty(x.shape[0], x.dtype)
@@ -177,9 +176,8 @@ class NumbaCudaBackend(NumpyBackend):
         norm.layer_norm_forward(x, w, b, y, mean, rstd, eps)
         return y, mean, rstd
 
+    @fast_path(lambda gy, x, weight, mean, rstd: fits(x, 2))
     def layer_norm_backward(self, gy, x, weight, mean, rstd):
-        if not fits(x, 2):
-            return super().layer_norm_backward(gy, x, weight, mean, rstd)
         x = self._c(x)
         gy, mean, rstd = (self._c(a, x.dtype) for a in (gy, mean, rstd))
         gx = self.xp.empty_like(x)
@@ -191,35 +189,31 @@ class NumbaCudaBackend(NumpyBackend):
         return gx, gw, gb
 
     # ---- recurrent cells ----
+    @fast_path(lambda z, c_prev: fits(z, 2))
     def lstm_cell_forward(self, z, c_prev):
-        if not fits(z, 2):
-            return super().lstm_cell_forward(z, c_prev)
         z, c_prev = self._c(z), self._c(c_prev, z.dtype)
         h, c, acts = self.xp.empty_like(c_prev), self.xp.empty_like(c_prev), self.xp.empty_like(z)
         rnn.lstm_cell_forward(z, c_prev, h, c, acts)
         return h, c, acts
 
+    @fast_path(lambda gh, gc, acts, c_prev, c: fits(acts, 2))
     def lstm_cell_backward(self, gh, gc, acts, c_prev, c):
-        if not fits(acts, 2):
-            return super().lstm_cell_backward(gh, gc, acts, c_prev, c)
         acts = self._c(acts)
         gh, gc, c_prev, c = (self._c(a, acts.dtype) for a in (gh, gc, c_prev, c))
         gz, gc_prev = self.xp.empty_like(acts), self.xp.empty_like(c)
         rnn.lstm_cell_backward(gh, gc, acts, c_prev, c, gz, gc_prev)
         return gz, gc_prev
 
+    @fast_path(lambda a, b, h_prev: fits(a, 2))
     def gru_cell_forward(self, a, b, h_prev):
-        if not fits(a, 2):
-            return super().gru_cell_forward(a, b, h_prev)
         a = self._c(a)
         b, h_prev = self._c(b, a.dtype), self._c(h_prev, a.dtype)
         h, acts = self.xp.empty_like(h_prev), self.xp.empty((h_prev.shape[0], 4 * h_prev.shape[1]), a.dtype)
         rnn.gru_cell_forward(a, b, h_prev, h, acts)
         return h, acts
 
+    @fast_path(lambda gh, acts, h_prev: fits(acts, 2))
     def gru_cell_backward(self, gh, acts, h_prev):
-        if not fits(acts, 2):
-            return super().gru_cell_backward(gh, acts, h_prev)
         acts = self._c(acts)
         gh, h_prev = self._c(gh, acts.dtype), self._c(h_prev, acts.dtype)
         ga = self.xp.empty((h_prev.shape[0], 3 * h_prev.shape[1]), acts.dtype)
@@ -229,19 +223,17 @@ class NumbaCudaBackend(NumpyBackend):
         return ga, gb, gh_prev
 
     # ---- attention: online softmax; the forward keeps lse (BH, L), not the (L, S) probabilities ----
+    @fast_path(lambda q, k, v, mask, scale, is_causal, keep: flash_apply(q, k, v, mask, keep, attention.MAX_D))
     def attention_forward(self, q, k, v, mask, scale, is_causal, keep):
-        shapes = flash_shapes(q, k, v, mask, keep, attention.MAX_D)
-        if shapes is None:
-            return super().attention_forward(q, k, v, mask, scale, is_causal, keep)
-        BH, L, S, E = shapes
+        BH, L, S, E = flash_shapes(q, k, v, mask, keep, attention.MAX_D)
         q3, k3, v3 = (self._c(a, q.dtype).reshape(BH, -1, E) for a in (q, k, v))
         out, lse = self.xp.empty_like(q3), self.xp.empty((BH, L), dtype=q.dtype)
         attention.attention_forward(q3, k3, v3, out, lse, scale, bool(is_causal))
         return out.reshape(q.shape), FlashState(lse)
 
+    # the forward kept lse only when its flash kernel ran; else the reference's probabilities
+    @fast_path(lambda gout, q, k, v, out, state, mask, scale, is_causal, keep: isinstance(state, FlashState))
     def attention_backward(self, gout, q, k, v, out, state, mask, scale, is_causal, keep):
-        if not isinstance(state, FlashState):
-            return super().attention_backward(gout, q, k, v, out, state, mask, scale, is_causal, keep)
         BH, L, S, E = flash_shapes(q, k, v, mask, keep, attention.MAX_D)
         q3, k3, v3, o3, g3 = (self._c(a, q.dtype).reshape(BH, -1, E) for a in (q, k, v, out, gout))
         gq, gk, gv = self.xp.empty_like(q3), self.xp.empty_like(k3), self.xp.empty_like(v3)

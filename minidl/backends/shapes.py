@@ -44,6 +44,25 @@ def rows(xp: Any, x: Any, axis: int) -> Any | None:
     return xp.ascontiguousarray(x).reshape(-1, x.shape[-1])
 
 
+def rows_apply(x: Any, axis: int) -> bool:
+    """Whether the GPU row kernels (softmax, log_softmax) take ``x`` along ``axis``: the last axis of a
+    non-empty float32/float64 array of at least one dimension."""
+    return x.ndim > 0 and fits(x) and axis in (-1, x.ndim - 1)
+
+
+def in_place_apply(param: Any, *arrays: Any) -> bool:
+    """Whether the GPU optimizer kernels can update ``param`` and its state in place: ``param`` fits, and every
+    array given (the gradient, the state; None for a state that does not exist yet) has its dtype and is
+    C-contiguous."""
+    return fits(param) and all(a is None or (a.dtype == param.dtype and a.flags.c_contiguous)
+                               for a in (param, *arrays))
+
+
+def flash_apply(q: Any, k: Any, v: Any, mask: Any, keep: Any, max_head_dim: int) -> bool:
+    """Whether the flash-attention kernels apply (``flash_shapes`` is not None)."""
+    return flash_shapes(q, k, v, mask, keep, max_head_dim) is not None
+
+
 def flash_shapes(q: Any, k: Any, v: Any, mask: Any, keep: Any, max_head_dim: int) -> tuple[int, int, int, int] | None:
     """(BH, L, S, E) when the flash-attention kernels apply: no mask, no dropout, float32/float64, equal batch
     dims and head sizes up to ``max_head_dim``; else None."""
