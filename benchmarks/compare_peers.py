@@ -1,31 +1,37 @@
 """DeZero and Chainer on the training workloads of ``workloads.py`` (the issue's "2x faster than
-DeZero and Chainer" bar), same shapes, seeds and float32 data as ``compare_torch.py``.
+DeZero and Chainer" bar), same shapes, seeds and float32 data as ``compare_torch.py``, same method.
 
 Both need NumPy < 1.24 (they use ``np.int`` / ``np.bool``), so they live in their own venv::
 
-    python3 -m venv /tmp/peers && /tmp/peers/bin/pip install "numpy<1.24" "matplotlib<3.9" dezero \\
-        "setuptools<70" wheel && /tmp/peers/bin/pip install --no-build-isolation chainer
-    OPENBLAS_NUM_THREADS=2 /tmp/peers/bin/python benchmarks/compare_peers.py
+    python3 -m venv /tmp/peers && /tmp/peers/bin/pip install "numpy<1.24" "matplotlib<3.9" dezero==0.0.13 \\
+        "setuptools<70" wheel && /tmp/peers/bin/pip install --no-build-isolation chainer==7.8.1
+    .venv/bin/python benchmarks/compare_peers.py --peers-python /tmp/peers/bin/python [--json peers.json]
 
-and the minidl/PyTorch figures come from ``compare_torch.py`` run right before and after (the two
-cannot share a process). Prints ms per training step, best of ``--repeat`` rounds of 3 steps,
-DeZero and Chainer interleaved. W4 (a GPT) is not run: neither library has attention or LayerNorm
-layers, and a hand-written transformer would measure our port, not the library.
+The method of ``compare_torch.py`` (docs/benchmarks.md, "Method"): this parent imports none of the
+frameworks; each round starts one fresh process per framework (``isolated.py``; DeZero and Chainer under
+``--peers-python``, minidl under this interpreter), the order rotated by the round, every thread pool
+set to ``--threads``. Warm-up steps are timed apart; a cell is the median of rounds x steps with the
+range of the per-round medians; "minidl is Nx faster" = peer median / minidl median, with the range of
+the per-round ratios (higher is better for minidl). ``--json`` feeds ``report.py``'s comparison page.
+W4 (a GPT) is not run: neither library has attention or LayerNorm layers, and a hand-written
+transformer would measure our port, not the library.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
+import statistics
 import sys
-
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+from datetime import UTC, datetime
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
-from benchmarks.compare_torch import measure_ms  # noqa: E402
+from benchmarks.isolated import PEERS, run_isolated  # noqa: E402
 from benchmarks.workloads import WORKLOADS, _data  # noqa: E402
 
 PEER_WORKLOADS = [w for w in WORKLOADS if WORKLOADS[w][0] != "gpt"]
@@ -172,23 +178,99 @@ def _training_step(model, opt, cross_entropy, kind: str, x: np.ndarray, y: np.nd
     return step
 
 
-def main() -> None:
+def run_rounds(args: argparse.Namespace) -> dict[str, list[dict]]:
+    """Every framework once per round, each in a fresh process; round r rotates the order by r."""
+    reports: dict[str, list[dict]] = {f: [] for f in args.frameworks}
+    running = list(args.frameworks)
+    for r in range(args.rounds):
+        for f in running[r % len(running):] + running[: r % len(running)]:
+            python = args.peers_python if f in PEERS else sys.executable
+            report = run_isolated(f, args.workloads, args.threads, args.warmup, args.steps, python=python)
+            report.update(round=r, load_after=os.getloadavg()[0])
+            reports[f].append(report)
+            status = report.get("error") or f"{report['process_s']:.1f} s"
+            print(f"round {r + 1}/{args.rounds} {f:7s} {status}  (load {report['load_after']:.2f})", file=sys.stderr)
+        running = [f for f in running if "error" not in reports[f][0]]  # not installed: drop it
+        if not running:
+            break
+    return reports
+
+
+def speedup(peer: dict | None, mine: dict | None) -> dict | None:
+    """How many times faster minidl is: the peer's median / minidl's, and the range of the per-round ratios."""
+    if peer is None or mine is None:
+        return None
+    per_round = [p / m for p, m in zip(peer["round_medians"], mine["round_medians"], strict=False)]
+    return {"median": peer["median"] / mine["median"], "round_min": min(per_round), "round_max": max(per_round)}
+
+
+def markdown(result: dict) -> str:
+    """The table of ``result`` (as written to --json): ms per step [per-round range], minidl's speed-up."""
+    s, ref = result["settings"], result["minidl"]
+    peers = [f for f in result["frameworks"] if f in PEERS]
+    name = {"dezero": "DeZero", "chainer": "Chainer", "torch": "PyTorch"}
+    head = [f"{name.get(f, f'minidl[{f}]')} {result['processes'][f]['version']} ms" for f in result["frameworks"]]
+    load = result["machine"]
+    lines = [f"{result['date']}, `{result['command']}`, {s['threads']} thread(s) per process, {s['rounds']} rounds x "
+             f"{s['steps']} steps after {s['warmup']} warm-up steps; load average {load['load_before']:.2f} before, "
+             f"{load['load_after']:.2f} after.", "",
+             "| workload | " + " | ".join(head) + "".join(f" | minidl[{ref}] vs {name[p]}" for p in peers) + " |",
+             "|---|" + "---|" * (len(head) + len(peers))]
+    for w, row in result["results"].items():
+        cells = [f"{c['median']:.1f} [{min(c['round_medians']):.1f}-{max(c['round_medians']):.1f}]" if c else "n/a"
+                 for c in (row["frameworks"].get(f) for f in result["frameworks"])]
+        cells += [f"{r['median']:.1f}x [{r['round_min']:.1f}-{r['round_max']:.1f}]" if r else "n/a"
+                  for r in (row["speedup"].get(p) for p in peers)]
+        lines.append(f"| {w} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from benchmarks.compare_torch import _git_commit, cell
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workloads", nargs="*", default=PEER_WORKLOADS)
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--number", type=int, default=3)
-    args = parser.parse_args()
-    print("| workload | DeZero ms | Chainer ms |")
-    print("|---|---|---|")
-    for name in args.workloads:
-        steps = {"dezero": dezero_step(name), "chainer": chainer_step(name)}
-        losses = {k: [s(), s()][-1] for k, s in steps.items()}  # warm-up, and a sanity check below
-        best = dict.fromkeys(steps, float("inf"))
-        for _ in range(args.repeat):
-            for k, s in steps.items():
-                best[k] = min(best[k], measure_ms(s, args.number))
-        assert all(np.isfinite(v) for v in losses.values()), losses
-        print(f"| {name} | {best['dezero']:.1f} | {best['chainer']:.1f} |", flush=True)
+    parser.add_argument("--peers-python", required=True, help="the interpreter of the venv with DeZero and Chainer")
+    parser.add_argument("--workloads", nargs="*", default=PEER_WORKLOADS, choices=PEER_WORKLOADS, metavar="W")
+    parser.add_argument("--frameworks", nargs="*", default=["dezero", "chainer", "numba"],
+                        choices=[*PEERS, "numpy", "numba"])
+    parser.add_argument("--rounds", type=int, default=5, help="fresh processes per framework, order rotated")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per workload and round")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (reported apart)")
+    parser.add_argument("--threads", type=int, default=2, help="threads of every pool in every process")
+    parser.add_argument("--json", type=Path, help="write the results (every sample) to this file")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+
+    load_before = os.getloadavg()[0]
+    reports = run_rounds(args)
+    frameworks = [f for f in args.frameworks if "error" not in reports[f][0]]
+    for f in set(args.frameworks) - set(frameworks):
+        print(f"{f}: not run ({reports[f][0]['error']})", file=sys.stderr)
+    ref = next((f for f in ("numba", "numpy") if f in frameworks), None)
+    results = {}
+    for w in args.workloads:
+        cells = {f: cell(reports[f], w) for f in frameworks}
+        results[w] = {"unit": "ms", "frameworks": cells,
+                      "speedup": {p: speedup(cells[p], cells.get(ref)) for p in frameworks if p in PEERS}}
+    result = {
+        "schema": 1, "kind": "peers",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python benchmarks/compare_peers.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "git_commit": _git_commit(),
+        "machine": {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "platform": platform.platform(),
+                    "python": platform.python_version(), "load_before": load_before,
+                    "load_after": os.getloadavg()[0]},
+        "settings": {k: v for k, v in vars(args).items() if k in ("rounds", "steps", "warmup", "threads")},
+        "frameworks": frameworks, "minidl": ref,
+        "processes": {f: {"version": reports[f][0]["version"], "threads": reports[f][0]["threads"],
+                          "import_s_median": statistics.median(r["import_s"] for r in reports[f]),
+                          "load_after_each": [r["load_after"] for r in reports[f]]} for f in frameworks},
+        "results": results,
+    }
+    print(markdown(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"\nwrote {args.json}", file=sys.stderr)
+    return result
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 FRAMEWORKS = ("torch", "numpy", "numba")  # "numpy" and "numba" are minidl's CPU backends
+PEERS = ("dezero", "chainer")  # compare_peers.py: their own venv (NumPy < 1.24), given as ``python``
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -39,12 +40,13 @@ def thread_env(threads: int) -> dict[str, str]:
 
 
 def run_isolated(framework: str, workloads: list[str], threads: int, warmup: int, steps: int,
-                 ovh_calls: int = 500) -> dict:
-    """Start a child that times ``workloads`` in ``framework``; its report, or ``{"error": ...}``."""
+                 ovh_calls: int = 500, python: str = sys.executable) -> dict:
+    """Start a child (interpreter ``python``) that times ``workloads`` in ``framework``; its report, or
+    ``{"error": ...}``."""
     spec = dict(framework=framework, workloads=workloads, threads=threads, warmup=warmup, steps=steps,
                 ovh_calls=ovh_calls)
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, json.dumps(spec)], capture_output=True, text=True,
+    done = subprocess.run([python, __file__, json.dumps(spec)], capture_output=True, text=True,
                           env=thread_env(threads), cwd=ROOT)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
@@ -54,6 +56,10 @@ def run_isolated(framework: str, workloads: list[str], threads: int, warmup: int
 
 
 def _make_step(framework: str, workload: str, threads: int, ovh_calls: int):
+    if framework in PEERS:
+        from benchmarks import compare_peers
+
+        return compare_peers.dezero_step(workload) if framework == "dezero" else compare_peers.chainer_step(workload)
     from benchmarks import overhead
     from benchmarks.workloads import minidl_step, torch_step
 
@@ -107,6 +113,8 @@ def measure(spec: dict) -> dict:
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(threads)
         version = torch.__version__
+    elif framework in PEERS:
+        version = __import__(framework).__version__
     else:
         import minidl
 
