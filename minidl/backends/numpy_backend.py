@@ -216,6 +216,15 @@ class NumpyBackend(Backend):
         tmp *= lr / bias_correction1
         param -= tmp
 
+    def adam_update_foreach(self, params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step,
+                            decoupled, max_exp_avg_sqs=None, maximize=False):
+        """``adam_update`` on every tensor of the lists (one step number for all): the multi-tensor form of
+        ``foreach=True`` optimizers. The reference is the loop; a faster backend makes it one kernel."""
+        for i, (param, grad, exp_avg, exp_avg_sq) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs,
+                                                                   strict=True)):
+            self.adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, step, decoupled,
+                             None if max_exp_avg_sqs is None else max_exp_avg_sqs[i], maximize)
+
     def rmsprop_update(self, param, grad, square_avg, lr, alpha, eps, weight_decay, momentum, grad_avg=None,
                        momentum_buffer=None, maximize=False):
         """RMSprop step; centered when ``grad_avg`` is an array, with momentum when ``momentum_buffer`` is one.

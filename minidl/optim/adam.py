@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minidl.optim._foreach import adam_init_state, adam_step_foreach
 from minidl.optim.optimizer import Optimizer, ParamsT
 from minidl.tensor import Tensor
 
@@ -35,14 +36,20 @@ class Adam(Optimizer):
     [0.9, -1.9]
 
     ``weight_decay`` is an L2 penalty added to the gradient (use ``AdamW`` for decoupled decay).
+
+    ``foreach`` / ``fused`` (PyTorch's switches): True or None (the default) update all the parameters of a
+    group with one multi-tensor kernel call (``minidl/optim/_foreach.py``), False loops over them one kernel
+    call each; the results are the same. ``fused=True`` and ``foreach=True`` together are refused, as in PyTorch.
     """
 
     decoupled = False
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 maximize: bool = False) -> None:
+                 foreach: bool | None = None, maximize: bool = False, fused: bool | None = None) -> None:
         name = type(self).__name__
+        if foreach and fused:
+            raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
         if lr < 0.0:
             raise ValueError(f"{name}: invalid learning rate {lr} (must be >= 0)")
         if eps < 0.0:
@@ -52,17 +59,19 @@ class Adam(Optimizer):
         if weight_decay < 0.0:
             raise ValueError(f"{name}: invalid weight_decay {weight_decay} (must be >= 0)")
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize)
+                        foreach=foreach, maximize=maximize, fused=fused)
         super().__init__(params, defaults)
+
+    def _step_group(self, group: dict[str, Any]) -> None:
+        """One multi-tensor kernel call for the group, or one call per parameter with ``foreach=False``."""
+        if group.get("foreach") is False and not group.get("fused"):
+            super()._step_group(group)
+        else:
+            adam_step_foreach(self, group, self.decoupled)
 
     def _update(self, group: dict[str, Any], p: Tensor, grad: Any, state: dict[str, Any]) -> None:
         if not state:
-            xp = p.backend.xp
-            state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(p.array)
-            state["exp_avg_sq"] = xp.zeros_like(p.array)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = xp.zeros_like(p.array)
+            adam_init_state(group, p, state)
         state["step"] += 1
         beta1, beta2 = group["betas"]
         p.backend.adam_update(p.array, grad, state["exp_avg"], state["exp_avg_sq"], group["lr"], beta1, beta2,
@@ -82,5 +91,6 @@ class AdamW(Adam):
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 maximize: bool = False) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+                 foreach: bool | None = None, maximize: bool = False, fused: bool | None = None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         fused=fused)

@@ -107,15 +107,19 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad.array
-                if grad.shape != p.array.shape:
-                    raise ValueError(f"{type(self).__name__}.step: a gradient has shape {grad.shape} but its "
-                                     f"parameter has shape {p.array.shape}")
-                self._update(group, p, grad, self.state.setdefault(p, {}))
+            self._step_group(group)
         return loss
+
+    def _step_group(self, group: dict[str, Any]) -> None:
+        """Update the parameters of one group, one ``_update`` call each (multi-tensor optimizers override this)."""
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            grad = p.grad.array
+            if grad.shape != p.array.shape:
+                raise ValueError(f"{type(self).__name__}.step: a gradient has shape {grad.shape} but its "
+                                 f"parameter has shape {p.array.shape}")
+            self._update(group, p, grad, self.state.setdefault(p, {}))
 
     def _update(self, group: dict[str, Any], p: Tensor, grad: Any, state: dict[str, Any]) -> None:
         """Apply the rule to one parameter ``p`` (arrays: ``p.array``, ``grad``; ``state`` is ``self.state[p]``)."""

@@ -89,6 +89,25 @@ def _adam_args(r, t, decoupled, amsgrad, maximize):
     return p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.05, 3, decoupled, vmax, maximize
 
 
+def _adam_foreach_args(r, t, decoupled, amsgrad, maximize):
+    """Three tensors of different shapes, each (p, g, m, v[, vmax]) as top-level arguments (so that the check
+    compares every array after the in-place update); ``_adam_foreach_call`` regroups them into lists."""
+    arrays = []
+    for shape in ((3, 17), (5,), (2, 3, 4)):
+        p, g, m = normal(r, t, *shape), normal(r, t, *shape), normal(r, t, *shape, scale=0.1)
+        v = (r.random(shape) * 0.1).astype(t)
+        arrays += [p, g, m, v] + ([(v + r.random(shape) * 0.05).astype(t)] if amsgrad else [])
+    return (*arrays, 1e-2, 0.9, 0.999, 1e-8, 0.05, 3, decoupled, maximize)
+
+
+def _adam_foreach_call(backend, args):
+    *arrays, lr, b1, b2, eps, wd, step, decoupled, maximize = args
+    k = len(arrays) // 3
+    lists = [arrays[i::k] for i in range(k)]  # params, grads, exp_avgs, exp_avg_sqs[, max_exp_avg_sqs]
+    return backend.adam_update_foreach(*lists[:4], lr, b1, b2, eps, wd, step, decoupled,
+                                       lists[4] if k == 5 else None, maximize)
+
+
 def _sgd_args(r, t, momentum, buffer, nesterov=False, maximize=False):
     p, g = normal(r, t, 3, 17), normal(r, t, 3, 17)
     buf = normal(r, t, 3, 17) if buffer else None
@@ -206,6 +225,12 @@ _TINY: list[KernelCase] = [
     KernelCase("adam_update", lambda r, t: _adam_args(r, t, True, False, False), "AdamW"),
     KernelCase("adam_update", lambda r, t: _adam_args(r, t, False, True, True), "AMSGrad, maximize"),
     KernelCase("adam_update", lambda r, t: _adam_args(r, t, True, False, False), "AdamW", strided=True),
+    KernelCase("adam_update_foreach", lambda r, t: _adam_foreach_args(r, t, True, False, False), "AdamW",
+               call=_adam_foreach_call),
+    KernelCase("adam_update_foreach", lambda r, t: _adam_foreach_args(r, t, False, True, True), "AMSGrad, maximize",
+               call=_adam_foreach_call),
+    KernelCase("adam_update_foreach", lambda r, t: _adam_foreach_args(r, t, False, False, False), "Adam, strided",
+               call=_adam_foreach_call, strided=True),
     KernelCase("rmsprop_update", lambda r, t: (normal(r, t, 3, 7), normal(r, t, 3, 7), normal(r, t, 3, 7) ** 2, 1e-2,
                                                0.99, 1e-8, 0.01, 0.9, None, normal(r, t, 3, 7)), "momentum"),
     KernelCase("adagrad_update", lambda r, t: (normal(r, t, 3, 7), normal(r, t, 3, 7), normal(r, t, 3, 7) ** 2, 3,
@@ -338,6 +363,8 @@ def _bench(size: str) -> list[KernelCase]:
                                                 None)),
         row("sgd_update", lambda r, t: (*opt(r, t, 1), 0.01, 0.9, 0.0, 1e-4, True, False), 6.0 * m),
         row("adam_update", lambda r, t: (*opt(r, t, 2), 1e-3, 0.9, 0.999, 1e-8, 1e-2, 10, True), 12.0 * m),
+        KernelCase("adam_update_foreach", lambda r, t: _adam_foreach_args(r, t, True, False, False), size,
+                   size=size, call=_adam_foreach_call),
         row("rmsprop_update", lambda r, t: (*opt(r, t, 1), 1e-3, 0.99, 1e-8, 0.0, 0.9, None, np.abs(normal(r, t, m))),
             10.0 * m),
         row("adagrad_update", lambda r, t: (*opt(r, t, 1), 10, 1e-2, 0.0, 0.0, 1e-10), 7.0 * m),
