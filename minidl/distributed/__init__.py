@@ -12,9 +12,11 @@ whose ``wait()`` completes it::
     dist.all_reduce(t, op=dist.ReduceOp.SUM)      # t is [3., 3., 3.] on both ranks
     dist.destroy_process_group()
 
-Not yet here (issue 19): the ``nccl`` backend, ``new_group``, and a timeout that turns a dead rank into
-an error (a rank that dies mid-collective leaves the others waiting; ``mpiexec`` ends the job when a
-rank exits with an error).
+Start the ranks with ``mpiexec -n N python train.py`` or with minidl's launcher
+``python -m minidl.distributed.run -n N train.py`` (torchrun's role: it also sets ``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK``, ``MASTER_ADDR``... and turns an uncaught exception on one rank into the end of the job).
+A collective that does not complete within ``init_process_group(timeout=...)`` raises
+``DistBackendError``. Not here: ``new_group``.
 """
 
 from minidl.distributed.collectives import (
@@ -31,8 +33,10 @@ from minidl.distributed.collectives import (
 )
 from minidl.distributed.group import (
     Backend,
+    DistBackendError,
     ReduceOp,
     Work,
+    default_pg_timeout,
     destroy_process_group,
     get_backend,
     get_rank,
@@ -45,8 +49,8 @@ from minidl.distributed.group import (
 )
 
 __all__ = [
-    "Backend", "ReduceOp", "Work", "all_gather", "all_gather_into_tensor", "all_reduce", "barrier", "broadcast",
-    "destroy_process_group", "gather", "get_backend", "get_rank", "get_world_size", "init_process_group",
-    "is_available", "is_initialized", "is_mpi_available", "is_nccl_available", "reduce", "reduce_scatter",
-    "reduce_scatter_tensor", "scatter",
+    "Backend", "DistBackendError", "ReduceOp", "Work", "all_gather", "all_gather_into_tensor", "all_reduce",
+    "barrier", "broadcast", "default_pg_timeout", "destroy_process_group", "gather", "get_backend", "get_rank",
+    "get_world_size", "init_process_group", "is_available", "is_initialized", "is_mpi_available",
+    "is_nccl_available", "reduce", "reduce_scatter", "reduce_scatter_tensor", "scatter",
 ]

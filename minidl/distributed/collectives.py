@@ -1,8 +1,9 @@
 """Collectives on Tensors over MPI: each works in place on ``tensor.array`` through the buffer interface.
 
-A collective runs synchronously and returns None, or with ``async_op=True`` starts MPI's non-blocking
-version (``Iallreduce``, ``Ibcast``, ...) and returns a ``Work``: the tensors hold the result after
-``work.wait()``. MPI has no average: ``ReduceOp.AVG`` sums, then divides by the world size.
+Every collective starts MPI's non-blocking version (``Iallreduce``, ``Ibcast``, ...). Without
+``async_op`` it then waits (at most the group's timeout) and returns None; with ``async_op=True`` it
+returns a ``Work``: the tensors hold the result after ``work.wait()``. MPI has no average:
+``ReduceOp.AVG`` sums, then divides by the world size.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from minidl.distributed.group import ReduceOp, Work, _group, mpi
+from minidl.distributed.group import ReduceOp, Work, _Group, _group, mpi
 from minidl.tensor import Tensor
 
 __all__ = ["all_gather", "all_gather_into_tensor", "all_reduce", "barrier", "broadcast", "gather", "reduce",
@@ -70,12 +71,12 @@ def _average(buf: np.ndarray, op: ReduceOp, size: int) -> None:
         np.divide(buf, size, out=buf)
 
 
-def _launch(async_op: bool, blocking: Callable[[], Any], nonblocking: Callable[[], Any],
-            finish: Callable[[], None]) -> Work | None:
+def _launch(g: _Group, what: str, async_op: bool, start: Callable[[], Any], finish: Callable[[], None]) -> Work | None:
+    """Start the non-blocking call; wait for it here unless ``async_op`` (then the caller's ``wait()`` does)."""
+    work = Work(start(), finish, what, g)
     if async_op:
-        return Work(nonblocking(), finish)
-    blocking()
-    finish()
+        return work
+    work.wait()
     return None
 
 
@@ -94,8 +95,7 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None, a
         _average(buf, op, g.size)
         done()
 
-    return _launch(async_op, lambda: g.comm.Allreduce(MPI.IN_PLACE, buf, mop),
-                   lambda: g.comm.Iallreduce(MPI.IN_PLACE, buf, mop), finish)
+    return _launch(g, "all_reduce", async_op, lambda: g.comm.Iallreduce(MPI.IN_PLACE, buf, mop), finish)
 
 
 def reduce(tensor: Tensor, dst: int = 0, op: ReduceOp = ReduceOp.SUM, group: Any = None,
@@ -112,15 +112,14 @@ def reduce(tensor: Tensor, dst: int = 0, op: ReduceOp = ReduceOp.SUM, group: Any
             _average(buf, op, g.size)
             done()
 
-    return _launch(async_op, lambda: g.comm.Reduce(send, recv, mop, root=dst),
-                   lambda: g.comm.Ireduce(send, recv, mop, root=dst), finish)
+    return _launch(g, "reduce", async_op, lambda: g.comm.Ireduce(send, recv, mop, root=dst), finish)
 
 
 def broadcast(tensor: Tensor, src: int = 0, group: Any = None, async_op: bool = False) -> Work | None:
     """Copy rank ``src``'s ``tensor`` into every rank's ``tensor``."""
     g = _group(group)
     buf, done = _inout(tensor, "broadcast")
-    return _launch(async_op, lambda: g.comm.Bcast(buf, root=src), lambda: g.comm.Ibcast(buf, root=src), done)
+    return _launch(g, "broadcast", async_op, lambda: g.comm.Ibcast(buf, root=src), done)
 
 
 def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None, async_op: bool = False) -> Work | None:
@@ -134,7 +133,7 @@ def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None, asy
         for t, part in zip(tensor_list, recv, strict=True):
             _write(t, part, "all_gather")
 
-    return _launch(async_op, lambda: g.comm.Allgather(send, recv), lambda: g.comm.Iallgather(send, recv), finish)
+    return _launch(g, "all_gather", async_op, lambda: g.comm.Iallgather(send, recv), finish)
 
 
 def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, group: Any = None,
@@ -146,7 +145,7 @@ def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, group: A
     if out.size != g.size * send.size or out.dtype != send.dtype:
         raise ValueError(f"all_gather_into_tensor: output {tuple(out.shape)} {out.dtype}, expected "
                          f"{g.size} x {tuple(send.shape)} {send.dtype}")
-    return _launch(async_op, lambda: g.comm.Allgather(send, out), lambda: g.comm.Iallgather(send, out), done)
+    return _launch(g, "all_gather_into_tensor", async_op, lambda: g.comm.Iallgather(send, out), done)
 
 
 def gather(tensor: Tensor, gather_list: list[Tensor] | None = None, dst: int = 0, group: Any = None,
@@ -167,8 +166,7 @@ def gather(tensor: Tensor, gather_list: list[Tensor] | None = None, dst: int = 0
             for t, part in zip(gather_list, recv, strict=True):
                 _write(t, part, "gather")
 
-    return _launch(async_op, lambda: g.comm.Gather(send, recv, root=dst),
-                   lambda: g.comm.Igather(send, recv, root=dst), finish)
+    return _launch(g, "gather", async_op, lambda: g.comm.Igather(send, recv, root=dst), finish)
 
 
 def scatter(tensor: Tensor, scatter_list: list[Tensor] | None = None, src: int = 0, group: Any = None,
@@ -184,8 +182,7 @@ def scatter(tensor: Tensor, scatter_list: list[Tensor] | None = None, src: int =
         send = np.ascontiguousarray(np.stack([_array(t, "scatter") for t in scatter_list]), dtype=buf.dtype)
         if send.shape[1:] != buf.shape:
             raise ValueError(f"scatter: scatter_list tensors of shape {send.shape[1:]}, output {buf.shape}")
-    return _launch(async_op, lambda: g.comm.Scatter(send, buf, root=src),
-                   lambda: g.comm.Iscatter(send, buf, root=src), done)
+    return _launch(g, "scatter", async_op, lambda: g.comm.Iscatter(send, buf, root=src), done)
 
 
 def reduce_scatter(output: Tensor, input_list: list[Tensor], op: ReduceOp = ReduceOp.SUM, group: Any = None,
@@ -221,11 +218,10 @@ def _reduce_scatter_block(g: Any, send: np.ndarray, out: np.ndarray, done: Any, 
         _average(out, op, g.size)
         done()
 
-    return _launch(async_op, lambda: g.comm.Reduce_scatter_block(send, out, mop),
-                   lambda: g.comm.Ireduce_scatter_block(send, out, mop), finish)
+    return _launch(g, name, async_op, lambda: g.comm.Ireduce_scatter_block(send, out, mop), finish)
 
 
 def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Work | None:
     """Wait until every rank has reached this call."""
     g = _group(group)
-    return _launch(async_op, g.comm.Barrier, g.comm.Ibarrier, lambda: None)
+    return _launch(g, "barrier", async_op, g.comm.Ibarrier, lambda: None)
