@@ -1,0 +1,2 @@
+"""PyTorch's ``torch.ao`` ("architecture optimization") paths: ``minidl.ao.quantization`` (the same
+module as ``minidl.quantization``) and the quantized layers under ``minidl.ao.nn``."""
