@@ -70,7 +70,7 @@ __all__ = [
     "default_qat_qconfig", "default_qconfig", "default_weight_observer", "dequantize",
     "fake_quantize_per_channel_affine", "fake_quantize_per_tensor_affine", "fuse_modules",
     "get_default_dynamic_quant_module_mappings", "get_default_qat_module_mappings", "get_default_qat_qconfig",
-    "get_default_static_quant_module_mappings", "get_default_qconfig", "per_channel_affine", "per_channel_dynamic_qconfig",
-    "per_channel_symmetric", "per_tensor_affine", "per_tensor_symmetric", "prepare", "prepare_qat", "qint32", "qint8",
-    "quantize_dynamic", "quantize_per_channel", "quantize_per_tensor", "quint8",
+    "get_default_static_quant_module_mappings", "get_default_qconfig", "per_channel_affine",
+    "per_channel_dynamic_qconfig", "per_channel_symmetric", "per_tensor_affine", "per_tensor_symmetric", "prepare",
+    "prepare_qat", "qint32", "qint8", "quantize_dynamic", "quantize_per_channel", "quantize_per_tensor", "quint8",
 ]
