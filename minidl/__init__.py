@@ -17,8 +17,8 @@ from minidl.backends import available as available_backends
 from minidl.backends import get_backend, use_backend
 from minidl.device import device
 from minidl.dtypes import (
-    bool, bool_, cdouble, cfloat, complex64, complex128, double, float, float16, float32, float64, half, int, int8,
-    int16, int32, int64, long, short, uint8,
+    bfloat16, bool, bool_, cdouble, cfloat, complex64, complex128, double, float, float16, float32, float64, half, int,
+    int8, int16, int32, int64, long, promote_types, short, uint8,
 )
 from minidl.creation import (
     arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, multinomial, ones, ones_like,
@@ -65,3 +65,6 @@ from minidl import train  # noqa: E402  (uses io, nn and optim)
 from minidl import utils  # noqa: E402  (torch.utils.data: minidl.utils.data)
 from minidl import onnx  # noqa: E402  (torch.onnx; the onnx package itself is imported by export only)
 from minidl import profiler  # noqa: E402  (torch.profiler; swaps nothing in until a profile starts)
+from minidl import amp  # noqa: E402  (torch.amp: autocast and GradScaler, over the ops)
+from minidl.amp import autocast  # noqa: E402  (torch.autocast)
+from minidl.autograd import is_autocast_enabled  # noqa: E402

@@ -39,16 +39,26 @@ import numpy as np
 from minidl import fp_errors
 from minidl.backends import Backend
 from minidl.backends.base import accumulation_dtype
+from minidl.dtypes import BFLOAT16
 from minidl.errors import AnomalyError, BackendMismatchError, shape_error, user_frame
 from minidl.tensor import Tensor, TensorHooks
 
 _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("minidl_grad_enabled", default=True)
+# minidl.amp.autocast: None when off; inside it, the function that casts the inputs of an op whose class sets
+# ``autocast`` (minidl/amp/autocast.py). Off during the backward walk: backward runs in the dtypes forward chose.
+_autocast: contextvars.ContextVar[Callable[..., Any] | None] = contextvars.ContextVar("minidl_autocast", default=None)
 
 
 # --------------------------------------------------------------------------- grad modes
 def is_grad_enabled() -> bool:
     """True when new ops are recorded for backward."""
     return _grad_enabled.get()
+
+
+def is_autocast_enabled(device_type: str | None = None) -> bool:
+    """True inside an enabled ``minidl.autocast`` block (for ``device_type`` when given), as PyTorch's."""
+    casting = _autocast.get()
+    return casting is not None and (device_type is None or casting.device_type == device_type)
 
 
 class set_grad_enabled:
@@ -176,7 +186,7 @@ class set_detect_anomaly:
 
 def _non_finite(array: Any, xp: Any) -> str | None:
     """"nan" or "inf" if the array holds one (nan first), else None; integer arrays are never checked."""
-    if array.dtype.kind not in "fc" or bool(xp.isfinite(array).all()):
+    if (array.dtype.kind not in "fc" and array.dtype != BFLOAT16) or bool(xp.isfinite(array).all()):
         return None
     return "nan" if bool(xp.isnan(array).any()) else "inf"
 
@@ -255,6 +265,7 @@ class Function:
 
     generation: int = 0
     uses_outputs: bool = False
+    autocast: str | None = None  # "lower", "float32" or "float32_cuda": the op's rule under minidl.amp.autocast
     inputs: Sequence[Any] | None = None
     backend: Backend
 
@@ -279,6 +290,10 @@ class Function:
         if has_constants:  # Python scalars / arrays become constants on the tensors' backend
             first = next(t for t in tensors if t is not None)  # (`is`, never ==: Tensor.__eq__ is elementwise)
             tensors = [t if t is not None else _constant_like(x, first) for t, x in zip(tensors, inputs)]
+        if self.autocast is not None:  # an op with an autocast policy: one context-variable read when it is off
+            cast = _autocast.get()
+            if cast is not None:
+                tensors = list(cast(self, tuple(tensors)))
         self.backend = backend
         anomaly = _anomaly.get()  # 0 unless detect_anomaly() is on: the only cost of anomaly mode
         if anomaly:
@@ -555,6 +570,7 @@ def _run_backward(
 
     anomaly = _anomaly.get()
     token = _grad_enabled.set(create_graph)
+    autocast_token = _autocast.set(None)
     anomaly_token = _anomaly.set(anomaly | _ANOMALY_IN_BACKWARD) if anomaly else None
     try:
         for t, g in zip(roots, root_grads, strict=True):
@@ -612,6 +628,7 @@ def _run_backward(
                 entry[1] = _run_tensor_hooks(entry[0], entry[1], create_graph)
     finally:
         _grad_enabled.reset(token)
+        _autocast.reset(autocast_token)
         if anomaly_token is not None:
             _anomaly.reset(anomaly_token)
 

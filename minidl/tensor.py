@@ -31,6 +31,7 @@ import numpy as np
 
 from minidl.backends import Backend, get_backend
 from minidl.device import device_of
+from minidl.dtypes import is_floating_point
 from minidl.errors import DTypeError
 
 
@@ -119,7 +120,7 @@ class Tensor:
     def requires_grad(self, value: bool) -> None:
         if self.creator is not None and not value:
             raise RuntimeError("requires_grad: use .detach() to stop gradients at a non-leaf tensor")
-        if value and self.array.dtype.kind not in "fc":
+        if value and self.array.dtype.kind not in "fc" and not is_floating_point(self.array.dtype):
             raise DTypeError(f"requires_grad: only floating point tensors can require gradients, got {self.dtype}")
         self._requires_grad = bool(value)
 
@@ -209,7 +210,7 @@ class Tensor:
         return bool(self.array.flags.c_contiguous)
 
     def is_floating_point(self) -> bool:
-        return self.array.dtype.kind == "f"
+        return is_floating_point(self.array.dtype)
 
     def _dim(self, dim: int, op: str) -> int:
         bound = builtins.max(self.ndim, 1)

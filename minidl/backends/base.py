@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy
 
+from minidl.dtypes import LOW_PRECISION
 from minidl.kernel_files import kernel_dir
 
 
@@ -41,7 +42,8 @@ def accumulation_dtype(dtype: Any) -> Any:
     divide by inf and return 0. So, as PyTorch does, every reduction and normalisation of float16
     computes its sums, squares and statistics in float32 and rounds to float16 once, at the end.
     """
-    return numpy.dtype(numpy.float32) if numpy.dtype(dtype) == numpy.float16 else numpy.dtype(dtype)
+    dtype = numpy.dtype(dtype)
+    return numpy.dtype(numpy.float32) if dtype in LOW_PRECISION else dtype  # bfloat16 too: 8 significant bits
 
 def read_catalogue() -> tuple[str, ...]:
     """The kernel names of the catalogue ``kernels/README.md``, in its order: the first cell of each table

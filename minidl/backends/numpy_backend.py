@@ -19,6 +19,7 @@ import numpy
 
 from minidl.backends.base import Backend, accumulation_dtype
 from minidl.backends.shapes import conv_out_size, pool_out_size
+from minidl.dtypes import LOW_PRECISION
 
 __all__ = ["NumpyBackend", "erf_array", "pool_out_size"]  # erf_array, pool_out_size: also read by minidl.ops
 
@@ -37,7 +38,12 @@ class NumpyBackend(Backend):
 
     # ---- linear algebra ----
     def matmul(self, a, b):
-        """Batched matrix product of two arrays with ndim >= 2 (numpy broadcasting of batch dims)."""
+        """Batched matrix product of two arrays with ndim >= 2 (numpy broadcasting of batch dims).
+
+        float16/bfloat16: multiplied and summed in float32 (BLAS), rounded once to the inputs' dtype, as
+        PyTorch's CPU kernels accumulate (NumPy's own float16 product is slow; its bfloat16 one gives float32)."""
+        if a.dtype in LOW_PRECISION:
+            return self.xp.matmul(a.astype(numpy.float32), b.astype(numpy.float32)).astype(a.dtype)
         return self.xp.matmul(a, b)
 
     # ---- softmax family ----
@@ -304,7 +310,7 @@ class NumpyBackend(Backend):
         cols = self.im2col(x, (kh, kw), stride, padding, dilation)
         OH, OW = cols.shape[4], cols.shape[5]
         # (G, O/G, K) @ (N, G, K, L) -> (N, G, O/G, L): already the NCHW layout of y, no transpose needed
-        y = self.xp.matmul(weight.reshape(G, O // G, Cg * kh * kw), cols.reshape(N, G, Cg * kh * kw, OH * OW))
+        y = self.matmul(weight.reshape(G, O // G, Cg * kh * kw), cols.reshape(N, G, Cg * kh * kw, OH * OW))
         y = y.reshape(N, O, OH, OW)
         if bias is not None:
             y += bias.reshape(1, O, 1, 1)
@@ -315,7 +321,7 @@ class NumpyBackend(Backend):
         N, O, OH, OW = gy.shape
         G, (_, Cg, kh, kw) = groups, weight.shape
         w_t = weight.reshape(G, O // G, Cg * kh * kw).transpose(0, 2, 1)  # (G, K, O/G)
-        gcols = self.xp.matmul(w_t, gy.reshape(N, G, O // G, OH * OW))  # (N, G, K, L)
+        gcols = self.matmul(w_t, gy.reshape(N, G, O // G, OH * OW))  # (N, G, K, L)
         return self.col2im(gcols.reshape(N, G * Cg, kh, kw, OH, OW), x_shape, (kh, kw), stride, padding, dilation)
 
     def conv2d_backward_weight(self, x, gy, weight_shape, stride, padding, dilation, groups):
@@ -324,8 +330,8 @@ class NumpyBackend(Backend):
         G, (_, Cg, kh, kw) = groups, weight_shape
         cols = self.im2col(x, (kh, kw), stride, padding, dilation).reshape(N, G, Cg * kh * kw, OH * OW)
         # sum over n of gy[n] (O/G, L) @ cols[n]^T (L, K): one batched product, then a small sum
-        gw = self.xp.matmul(gy.reshape(N, G, O // G, OH * OW), cols.transpose(0, 1, 3, 2)).sum(axis=0)
-        return gw.reshape(weight_shape)
+        gw = self.matmul(gy.reshape(N, G, O // G, OH * OW), cols.transpose(0, 1, 3, 2))
+        return gw.sum(axis=0, dtype=accumulation_dtype(gw.dtype)).astype(gw.dtype, copy=False).reshape(weight_shape)
 
     # ---- pooling: a loop over the kernel window only; each offset (i, j) is one strided view of x ----
     # ceil_mode adds windows that hang over the bottom/right edge: x is padded on that side by ``extra`` more
@@ -530,7 +536,11 @@ class NumpyBackend(Backend):
         additive float array broadcasting to (..., L, S) (-inf where a key is not allowed); ``is_causal``
         lets query i see keys j <= i only; ``keep`` is None or the dropout multiplier (..., L, S) (0 or
         1/(1-p)). Rows with no allowed key give 0. ``state`` is whatever this backend's attention_backward
-        needs (the reference keeps the probabilities (..., L, S))."""
+        needs (the reference keeps the probabilities (..., L, S)). float16/bfloat16: computed in float32
+        (probabilities kept in float32), the output rounded once."""
+        if q.dtype in LOW_PRECISION:
+            out, p = self.attention_forward(*(a.astype(numpy.float32) for a in (q, k, v)), mask, scale, is_causal, keep)
+            return out.astype(q.dtype), p
         xp = self.xp
         s = xp.matmul(q, xp.swapaxes(k, -1, -2))  # scores (..., L, S); updated in place from here on
         s *= scale
@@ -551,6 +561,9 @@ class NumpyBackend(Backend):
 
     def attention_backward(self, gout, q, k, v, out, state, mask, scale, is_causal, keep):
         """(dL/dq, dL/dk, dL/dv) of attention_forward given dL/dout and the forward's out and state."""
+        if q.dtype in LOW_PRECISION:  # as forward: in float32, rounded once
+            f32 = (a.astype(numpy.float32) for a in (gout, q, k, v, out))
+            return tuple(g.astype(q.dtype) for g in self.attention_backward(*f32, state, mask, scale, is_causal, keep))
         xp, p = self.xp, state
         gv = xp.matmul(xp.swapaxes(p if keep is None else p * keep, -1, -2), gout)
         gs = xp.matmul(gout, xp.swapaxes(v, -1, -2))  # dL/dp, turned into dL/ds in place below

@@ -44,6 +44,7 @@ import numpy as np
 
 from minidl.autograd import Function, RemovableHandle, is_grad_enabled
 from minidl.device import backend_for, parse_to_args
+from minidl.dtypes import bfloat16, is_floating_point
 from minidl.nn.parameter import Parameter
 from minidl.tensor import Tensor
 
@@ -467,14 +468,14 @@ class Module:
         the move keeps working."""
         device, dtype = parse_to_args(args, device, dtype)
         dtype = None if dtype is None else np.dtype(dtype)
-        if dtype is not None and dtype.kind != "f":
+        if dtype is not None and not is_floating_point(dtype):
             raise TypeError(f"Module.to: only floating point dtypes are allowed, got {dtype}")
 
         def convert(t: Tensor) -> None:
             be = None if device is None else backend_for(device, t.backend)
             if be is not None and t.backend is not be:
                 t.array, t.backend = be.asarray(t.backend.to_numpy(t.array)), be
-            if dtype is not None and t.dtype.kind == "f":
+            if dtype is not None and is_floating_point(t.dtype):
                 t.array = t.array.astype(dtype)
 
         for t in [*self.parameters(), *self.buffers()]:
@@ -494,6 +495,12 @@ class Module:
 
     def double(self) -> Module:
         return self.to(np.float64)
+
+    def half(self) -> Module:
+        return self.to(np.float16)
+
+    def bfloat16(self) -> Module:
+        return self.to(bfloat16)
 
     # ------------------------------------------------------------------ saving and loading
     def state_dict(self, prefix: str = "", keep_vars: bool = False) -> OrderedDict[str, Tensor]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from minidl.backends import Backend
+from minidl.dtypes import is_floating_point
 from minidl.tensor import Tensor
 
 
@@ -36,7 +37,7 @@ class Parameter(Tensor):
             data = data.array  # share memory, keep the dtype
         elif dtype is None:
             array = np.asarray(data) if not hasattr(data, "__cuda_array_interface__") else data
-            if array.dtype.kind != "f" or array.dtype == np.float64:
+            if not is_floating_point(array.dtype) or array.dtype == np.float64:
                 dtype = np.float32
         super().__init__(data, requires_grad=False, backend=backend, dtype=dtype)
         if requires_grad:

@@ -58,6 +58,7 @@ def _masked_score(dtype: Any) -> float:
 
 class ScaledDotProductAttention(Function):
     """out = dropout(softmax(scale q k^T + mask)) v; ``mask`` and the dropout multiplier ``keep`` are constants."""
+    autocast = "lower"  # under minidl.amp.autocast (see minidl/amp/autocast.py)
 
     uses_outputs = True  # the backward kernel reads the output
 

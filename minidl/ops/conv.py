@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from minidl.autograd import Function
+from minidl.autograd import Function, is_autocast_enabled
 from minidl.errors import ShapeError, dtype_mismatch_error, shape_error
 from minidl.ops.shape import pad
 from minidl.tensor import Tensor
@@ -60,6 +60,7 @@ class _Geometry:
 class Conv2dFunction(Function):
     """y = conv2d(x, w) (+ b);  dL/dx = ConvTranspose (input gradient), dL/dw = weight gradient,
     dL/db = dL/dy summed over batch and pixels."""
+    autocast = "lower"  # under minidl.amp.autocast (see minidl/amp/autocast.py)
 
     def __init__(self, geometry: _Geometry) -> None:
         self.geometry = geometry
@@ -80,6 +81,7 @@ class Conv2dFunction(Function):
 class Conv2dInputGrad(Function):
     """y = convT(gy, w): the gradient of conv2d w.r.t. its input (and conv_transpose2d's forward).
     It is linear in gy and in w:  dL/dgy = conv2d(dL/dy, w),  dL/dw = weight_grad(dL/dy, gy)."""
+    autocast = "lower"  # under minidl.amp.autocast (see minidl/amp/autocast.py)
 
     def __init__(self, x_shape: tuple[int, ...], geometry: _Geometry) -> None:
         self.x_shape, self.geometry = x_shape, geometry
@@ -124,7 +126,7 @@ def _check(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, groups: int,
                          f"output channels ({out_channels})")
     if bias is not None and bias.shape != (out_channels,):
         raise shape_error(op, bias.shape, expected=f"a bias of shape ({out_channels},)")
-    if x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+    if (x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype)) and not is_autocast_enabled():
         raise dtype_mismatch_error(op, input=x, weight=weight, bias=bias)
 
 
@@ -184,7 +186,7 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | 
         raise _channels_error("conv1d", x, weight, weight.shape[1] * groups,
                               expected=f"input channels {x.shape[1]} == weight.shape[1] * groups "
                                        f"({weight.shape[1]} * {groups})")
-    if x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+    if (x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype)) and not is_autocast_enabled():
         raise dtype_mismatch_error("conv1d", input=x, weight=weight, bias=bias)
 
     def one(v: Any) -> Any:  # 3 or (3,) -> 3

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from minidl.autograd import Function
+from minidl.dtypes import promote_types
 from minidl.errors import shape_error
 from minidl.ops import compare
 from minidl.tensor import Tensor
@@ -26,13 +27,13 @@ def result_dtype(a: Any, b: Any) -> Any:
       dimensions (``x + minidl.tensor(1.0, dtype=float64)`` stays float32 for a float32 x).
     Python numbers never reach here: they become 0-d constants of the tensor's dtype first.
     """
-    rank = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+    rank = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3, "V": 2}  # "V": NumPy's kind of bfloat16, a float
     ka, kb = rank[a.dtype.kind], rank[b.dtype.kind]
     if ka != kb:
         return a.dtype if ka > kb else b.dtype
     if (a.ndim == 0) != (b.ndim == 0):
         return b.dtype if a.ndim == 0 else a.dtype
-    return np.promote_types(a.dtype, b.dtype)
+    return promote_types(a.dtype, b.dtype)  # NumPy's, but PyTorch's for bfloat16
 
 
 class _Binary(Function):

@@ -45,6 +45,7 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 class SoftmaxCrossEntropy(Function):
     """loss_i = logsumexp(x_i) - x[i, t_i] for logits (N, C); the targets are a constant."""
+    autocast = "float32"  # under minidl.amp.autocast (see minidl/amp/autocast.py)
 
     def __init__(self, target: Any, ignore_index: int) -> None:
         self.target, self.ignore_index = target, ignore_index

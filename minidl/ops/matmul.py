@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from minidl.autograd import Function
+from minidl.autograd import Function, is_autocast_enabled
 from minidl.errors import dtype_mismatch_error, shape_error
 from minidl.ops.shape import squeeze, swapaxes, unsqueeze
 from minidl.tensor import Tensor
@@ -19,6 +19,7 @@ from minidl.tensor import Tensor
 
 class MatMul(Function):
     """C = A @ B for ndim >= 2 (see the module docstring for the gradient)."""
+    autocast = "lower"  # under minidl.amp.autocast (see minidl/amp/autocast.py)
 
     def forward(self, a, b):
         if a.shape[-1] != b.shape[-2]:
@@ -44,7 +45,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         b = Tensor(b, backend=a.backend, dtype=a.dtype)
     if a.ndim == 0 or b.ndim == 0:
         raise shape_error("matmul", a.shape, b.shape, expected="operands with at least one dimension")
-    if a.dtype != b.dtype:
+    if a.dtype != b.dtype and not is_autocast_enabled():  # autocast casts both to one dtype
         raise dtype_mismatch_error("matmul", a=a, b=b)
     if a.ndim >= 2 and b.ndim >= 2:
         return MatMul()(a, b)
@@ -89,6 +90,7 @@ class LinearFunction(Function):
     of x^T dL/dy, a strided view that every fused optimizer kernel would first have to copy (30% of
     an MLP's training step on the numba backend).
     """
+    autocast = "lower"  # under minidl.amp.autocast (see minidl/amp/autocast.py)
 
     def forward(self, x, w, b=None):
         y = self.backend.matmul(x, w.T)
@@ -123,7 +125,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1] \
             or (bias is not None and tuple(bias.shape) != (weight.shape[0],)):
         raise _linear_shape_error(x, weight, bias)
-    if x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+    if (x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype)) and not is_autocast_enabled():
         raise dtype_mismatch_error("linear", input=x, weight=weight, bias=bias)
     if x.ndim != 2:
         y = linear(x.reshape(-1, x.shape[-1]), weight, bias)
@@ -152,6 +154,7 @@ class Einsum(Function):
     """y = einsum(subscripts, *operands);  the gradient of operand i is the einsum of dL/dy with
     every other operand into operand i's subscripts (then broadcast over the letters that only
     operand i had, which were summed away)."""
+    autocast = "lower"  # under minidl.amp.autocast (see minidl/amp/autocast.py)
 
     def __init__(self, inputs: list[str], output: str) -> None:
         self.in_subs, self.out_sub = inputs, output

@@ -120,6 +120,7 @@ class BatchNormFunction(_Norm):
 
 class LayerNormFunction(_Norm):
     """Layer norm of the rows of x (rows, d), with optional w, b (d,)."""
+    autocast = "float32_cuda"  # under minidl.amp.autocast (see minidl/amp/autocast.py)
 
     kernel = "layer_norm_backward"
     axes, param_axes, shape = (1,), (0,), (1, -1)

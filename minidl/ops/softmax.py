@@ -14,6 +14,7 @@ from minidl.tensor import Tensor
 
 
 class SoftmaxFunction(Function):
+    autocast = "float32_cuda"  # under minidl.amp.autocast (see minidl/amp/autocast.py)
     uses_outputs = True  # backward reads self.output()
 
     def __init__(self, axis: int) -> None:
@@ -29,6 +30,7 @@ class SoftmaxFunction(Function):
 
 
 class LogSoftmaxFunction(Function):
+    autocast = "float32_cuda"  # under minidl.amp.autocast (see minidl/amp/autocast.py)
     uses_outputs = True  # backward reads self.output()
 
     def __init__(self, axis: int) -> None:

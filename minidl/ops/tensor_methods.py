@@ -25,12 +25,13 @@ from minidl import (
     ops,  # (the package being imported: its submodules are loaded before install runs)
 )
 from minidl.device import backend_for, parse_to_args
+from minidl.dtypes import bfloat16
 from minidl.tensor import Tensor, TensorHooks
 
 # PyTorch's legacy type names, for ``x.type()``.
 _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor", "int64": "LongTensor",
-               "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor",
-               "bool": "BoolTensor"}
+               "bfloat16": "BFloat16Tensor", "int32": "IntTensor", "int16": "ShortTensor", "int8": "CharTensor",
+               "uint8": "ByteTensor", "bool": "BoolTensor"}
 
 
 class TensorMethods:
@@ -130,6 +131,10 @@ class TensorMethods:
 
     def half(self) -> Tensor:
         return self.to(np.float16)
+
+    def bfloat16(self) -> Tensor:
+        """This tensor in bfloat16 (rounded to nearest even, as ``torch.Tensor.bfloat16``)."""
+        return self.to(bfloat16)
 
     def long(self) -> Tensor:
         return self.to(np.int64)
