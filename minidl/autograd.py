@@ -270,57 +270,63 @@ class Function:
     backend: Backend
 
     def __call__(self, *inputs: Any) -> Any:
-        # This is the hot path of every op: one pass over the inputs, no needless allocations.
-        tensors = list(inputs)
+        # The hot path of every op, a few microseconds (docs/benchmarks.md, "Per-op overhead").
+        for t in inputs:
+            if not isinstance(t, Tensor):  # Python scalars / arrays become constants on the tensors' backend
+                inputs = _with_constants(self, inputs)
+                break
+        # One pass over the inputs gathers their backend, whether any requires grad, and their arrays.
         backend = None
-        record = has_constants = False
-        for i, t in enumerate(inputs):
-            if isinstance(t, Tensor):
-                if backend is None:
-                    backend = t.backend
-                elif t.backend is not backend:
-                    backend = _one_backend(self, backend, t.backend)
-                if t._requires_grad:
-                    record = True
-            else:
-                tensors[i] = None
-                has_constants = True
+        record = False
+        arrays = []
+        for t in inputs:
+            if backend is None:
+                backend = t.backend
+            elif t.backend is not backend:
+                backend = _one_backend(self, backend, t.backend)
+            if t._requires_grad:
+                record = True
+            arrays.append(t.array)
         if backend is None:
             raise TypeError(f"{type(self).__name__}: needs at least one Tensor input")
-        if has_constants:  # Python scalars / arrays become constants on the tensors' backend
-            first = next(t for t in tensors if t is not None)  # (`is`, never ==: Tensor.__eq__ is elementwise)
-            tensors = [t if t is not None else _constant_like(x, first) for t, x in zip(tensors, inputs)]
         if self.autocast is not None:  # an op with an autocast policy: one context-variable read when it is off
             cast = _autocast.get()
             if cast is not None:
-                tensors = list(cast(self, tuple(tensors)))
+                inputs = cast(self, inputs)
+                arrays = [t.array for t in inputs]
         self.backend = backend
         anomaly = _anomaly.get()  # 0 unless detect_anomaly() is on: the only cost of anomaly mode
         if anomaly:
-            ys = _forward_in_anomaly_mode(self, tensors, anomaly)
+            ys = _forward_in_anomaly_mode(self, inputs, anomaly)
         else:
             token = fp_errors.enter()  # NumPy's warnings (log(-1): invalid value) point at the user's line
             try:
-                ys = self.forward(*[t.array for t in tensors])
+                ys = self.forward(*arrays)
             finally:
                 fp_errors.leave(token)
         record = record and _grad_enabled.get()
         backend = self.backend  # forward may have moved the result to another backend (Copy)
-        if not isinstance(ys, tuple):
+        if not isinstance(ys, tuple):  # one output: the common case
             out = Tensor._wrap(ys, backend, record)
             if record:
-                self._record(tensors, (out,))
+                self._record(inputs, (out,))
             return out
         outputs = tuple(Tensor._wrap(y, backend, record) for y in ys)
         if record:
-            self._record(tensors, outputs)
+            self._record(inputs, outputs)
         return outputs
 
-    def _record(self, tensors: list[Tensor], outputs: tuple[Tensor, ...]) -> None:
-        """Remember the inputs and become the creator of the outputs (held weakly)."""
-        self.inputs = tensors
-        self._input_versions = [t._version for t in tensors]  # see check_versions
-        self.generation = generation = max([t.generation for t in tensors])
+    def _record(self, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...]) -> None:
+        """Remember the inputs (and their versions, see check_versions) and become the creator of the
+        outputs (held weakly); the outputs' generation is one more than the newest input's."""
+        self.inputs = list(inputs)
+        self._input_versions = versions = []
+        generation = 0
+        for t in inputs:
+            versions.append(t._version)
+            if t.generation > generation:
+                generation = t.generation
+        self.generation = generation
         self._outputs = [weakref.ref(o) for o in outputs]
         self._output_meta = [(o.array.shape, o.array.dtype) for o in outputs]
         for o in outputs:
@@ -348,9 +354,10 @@ class Function:
         saved for backward are its inputs (and its outputs when ``uses_outputs``); if one changed,
         the gradient would be silently wrong, so backward stops here instead (PyTorch's rule).
         """
-        for i, (t, version) in enumerate(zip(self.inputs, self._input_versions)):
-            if t._version != version:
-                raise RuntimeError(_modified_in_place(self, f"input {i}", t, version))
+        versions = self._input_versions
+        for i, t in enumerate(self.inputs):
+            if t._version != versions[i]:
+                raise RuntimeError(_modified_in_place(self, f"input {i}", t, versions[i]))
         if self.uses_outputs:
             for i, ref in enumerate(self._outputs):
                 out = ref()
@@ -412,6 +419,14 @@ def _modified_in_place(f: Function, which: str, t: Tensor, version: int) -> str:
             f"by an inplace operation: {which}, of shape {tuple(t.shape)} and dtype {t.dtype}, is at version "
             f"{t._version}; expected version {version}. Do the in-place change after backward, or use the "
             f"out-of-place form (y = y + 1 instead of y.add_(1))")
+
+
+def _with_constants(f: Function, inputs: tuple[Any, ...]) -> tuple[Tensor, ...]:
+    """``inputs`` with each Python scalar or array made a constant Tensor on the first Tensor's backend."""
+    first = next((t for t in inputs if isinstance(t, Tensor)), None)
+    if first is None:
+        raise TypeError(f"{f.name}: needs at least one Tensor input")
+    return tuple(t if isinstance(t, Tensor) else _constant_like(t, first) for t in inputs)
 
 
 def _constant_like(value: Any, like: Tensor) -> Tensor:
@@ -536,69 +551,82 @@ def _run_backward(
     With ``wanted=None`` (``Tensor.backward``) gradients accumulate into the ``.grad`` of leaf
     tensors. Otherwise (``minidl.grad``) the gradients of ``wanted`` are returned and no
     ``.grad`` is touched.
+
+    One loop does it all: hand each (tensor, gradient) pair out - first the roots' pairs, then
+    each function's (input, gradient of that input) pairs - and pop the newest function whose
+    outputs have all their gradients. It runs once per op of every training step, so it computes
+    each ``id()`` once and calls no helper on the common path (docs/benchmarks.md, "Per-op overhead").
     """
     grads: dict[int, list[Any]] = {}  # id(tensor) -> [tensor, gradient]; holding the tensor keeps the id unique
     heap: list[tuple[int, int, Function]] = []  # (-generation, id, function): newest function first
     queued: set[int] = set()
     wanted_ids = None if wanted is None else {id(t) for t in wanted}
-    leaves: list[Tensor] = []
+    leaves: list[list[Any]] = []  # the [leaf, gradient] entries of `grads`: their .grad is filled at the end
     hooked_leaves = _leaf_uses(roots) if _leaf_hooks else None  # id -> gradients still to come
 
-    def accumulate(t: Tensor, g: Tensor) -> None:
-        entry = grads.get(id(t))
-        if entry is not None:
-            entry[1] = entry[1] + g
-        else:
-            grads[id(t)] = entry = [t, g]
-            f = t.creator
-            if f is None:
-                if wanted_ids is None:
-                    leaves.append(t)
-            elif id(f) not in queued:
-                if f.inputs is None:
-                    raise RuntimeError(
-                        f"backward through {f.name} a second time: its graph was freed by the first "
-                        f"backward; pass retain_graph=True to the first call"
-                    )
-                queued.add(id(f))
-                heapq.heappush(heap, (-f.generation, id(f), f))
-        if hooked_leaves and id(t) in hooked_leaves:
-            hooked_leaves[id(t)] -= 1
-            if hooked_leaves[id(t)] == 0:  # the last gradient of a leaf with hooks: run them now
-                del hooked_leaves[id(t)]
-                entry[1] = _run_tensor_hooks(t, entry[1], create_graph)
-
     anomaly = _anomaly.get()
-    token = _grad_enabled.set(create_graph)
-    autocast_token = _autocast.set(None)
-    anomaly_token = _anomaly.set(anomaly | _ANOMALY_IN_BACKWARD) if anomaly else None
-    try:
+    if anomaly & _ANOMALY_CHECK_NAN:
         for t, g in zip(roots, root_grads, strict=True):
-            if anomaly & _ANOMALY_CHECK_NAN and _non_finite(g.array, g.backend.xp):
+            if _non_finite(g.array, g.backend.xp):
                 raise AnomalyError(f"the gradient given to backward for an output of shape {tuple(t.shape)} "
                                    f"holds {_non_finite(g.array, g.backend.xp)} values")
-            accumulate(t, g)
-        while heap:
+    token = _grad_enabled.set(create_graph)
+    anomaly_token = _anomaly.set(anomaly | _ANOMALY_IN_BACKWARD) if anomaly else None
+    try:
+        pairs = zip(roots, root_grads, strict=True)  # (tensor, its gradient) to hand out: the roots' first
+        while True:
+            for x, gx in pairs:  # add gx to the gradient of x; queue x's creator when its first gradient comes
+                if gx is None or not x._requires_grad:
+                    continue
+                if gx.array.shape != x.array.shape:
+                    gx = sum_to(gx, x.array.shape)  # undo broadcasting: the one place it is done
+                key = id(x)
+                entry = grads.get(key)
+                if entry is not None:
+                    entry[1] = entry[1] + gx
+                else:
+                    grads[key] = entry = [x, gx]
+                    f = x.creator
+                    if f is None:
+                        if wanted_ids is None:
+                            leaves.append(entry)
+                    elif id(f) not in queued:
+                        if f.inputs is None:
+                            raise RuntimeError(
+                                f"backward through {f.name} a second time: its graph was freed by the first "
+                                f"backward; pass retain_graph=True to the first call"
+                            )
+                        queued.add(id(f))
+                        heapq.heappush(heap, (-f.generation, id(f), f))
+                if hooked_leaves and key in hooked_leaves:
+                    hooked_leaves[key] -= 1
+                    if hooked_leaves[key] == 0:  # the last gradient of a leaf with hooks: run them now
+                        del hooked_leaves[key]
+                        entry[1] = _run_tensor_hooks(x, entry[1], create_graph)
+            x = gx = entry = None  # these locals would keep the last input and its gradient alive
+            if not heap:
+                break
             f = heapq.heappop(heap)[2]
             gys = []
             for ref, (shape, dtype) in zip(f._outputs, f._output_meta):
                 out = ref()
-                entry = None if out is None else grads.get(id(out))
+                key = id(out)
+                entry = None if out is None else grads.get(key)
                 if entry is None:  # an output nobody used: its gradient is zero
                     gys.append(Tensor._wrap(f.backend.xp.zeros(shape, dtype=dtype), f.backend, False))
                     continue
                 g = entry[1]
                 if out._hooks is not None:  # register_hook / retain_grad: the gradient of `out` is complete
                     g = _run_tensor_hooks(out, g, create_graph)
-                if wanted_ids is None or id(out) not in wanted_ids:
-                    del grads[id(out)]  # an intermediate's gradient is not needed after this point
+                if wanted_ids is None or key not in wanted_ids:
+                    del grads[key]  # an intermediate's gradient is not needed after this point
                 else:
                     entry[1] = g
                 gys.append(g)
             # Hold the outputs only if backward reads them; otherwise an output nobody else holds
             # (the relu activation a max pool has finished with) is freed before backward allocates.
             outputs_alive = [ref() for ref in f._outputs] if f.uses_outputs else None
-            out = entry = None
+            out = entry = g = None
             f.check_versions()
             if anomaly:
                 parent_token = _anomaly_parent.set(f)  # ops made inside f.backward name f as their origin
@@ -609,17 +637,13 @@ def _run_backward(
             else:
                 gxs = f.backward(*gys)
             del outputs_alive
+            gys = None
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
             if anomaly & _ANOMALY_CHECK_NAN:
                 _check_gradients(f, gxs)
-            for x, gx in zip(f.inputs, gxs, strict=True):
-                if gx is None or not x._requires_grad:
-                    continue
-                if gx.array.shape != x.array.shape:
-                    gx = sum_to(gx, x.array.shape)  # undo broadcasting: the one place it is done
-                accumulate(x, gx)
-            x = gx = g = gys = gxs = None  # these locals would keep the last input and the gradients alive
+            pairs = zip(f.inputs, gxs, strict=True)
+            gxs = None
             if not retain_graph:
                 f.release()
         for t_id in hooked_leaves or ():  # a leaf whose last gradient never came (a backward returned None)
@@ -628,17 +652,16 @@ def _run_backward(
                 entry[1] = _run_tensor_hooks(entry[0], entry[1], create_graph)
     finally:
         _grad_enabled.reset(token)
-        _autocast.reset(autocast_token)
         if anomaly_token is not None:
             _anomaly.reset(anomaly_token)
 
     if wanted is not None:
         return [grads[id(t)][1] if id(t) in grads else None for t in wanted]
     handed_out = {id(a.array) for a in root_grads}  # arrays that some caller or leaf already holds
-    for leaf in leaves:
-        g = grads[id(leaf)][1]
+    for leaf, g in leaves:
         if not create_graph:
-            g = g.detach()
+            if g.creator is not None or g._requires_grad:  # (a root gradient or a hook's result can be)
+                g = g.detach()
             if leaf.grad is None and (id(g.array) in handed_out or not getattr(g.array.flags, "writeable", True)):
                 # One array can be the gradient of several leaves (``x + y`` passes its gradient to both)
                 # or a read-only broadcast view: each .grad owns its memory, so in-place updates
@@ -656,7 +679,9 @@ def _check_root_grad(t: Tensor, g: Any) -> Tensor:
                 f"backward: grad can be created implicitly only for outputs with one element; "
                 f"got shape {t.shape}: pass grad=minidl.ones_like(out) or reduce first"
             )
-        return Tensor._wrap(t.backend.xp.ones(t.shape, dtype=t.dtype), t.backend, False)
+        ones = t.backend.xp.empty(t.array.shape, dtype=t.array.dtype)
+        ones.fill(1)  # (half the time of xp.ones, paid by every backward)
+        return Tensor._wrap(ones, t.backend, False)
     if not isinstance(g, Tensor):
         g = Tensor._wrap(t.backend.asarray(g, dtype=t.dtype), t.backend, False)
     if g.shape != t.shape:
@@ -765,14 +790,14 @@ class SumTo(Function):
 
 
 def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
-    shape = tuple(int(s) for s in shape)
-    if shape == x.shape:
+    shape = tuple(map(int, shape))
+    if shape == x.array.shape:
         return x
     return BroadcastTo(shape)(x)
 
 
 def sum_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     """Sum x down to ``shape``, the inverse of broadcasting ``shape`` up to ``x.shape``."""
-    if x.shape == shape:
+    if x.array.shape == shape:
         return x
     return SumTo(tuple(shape))(x)
