@@ -571,6 +571,7 @@ def _run_backward(
                 raise AnomalyError(f"the gradient given to backward for an output of shape {tuple(t.shape)} "
                                    f"holds {_non_finite(g.array, g.backend.xp)} values")
     token = _grad_enabled.set(create_graph)
+    autocast_token = _autocast.set(None)
     anomaly_token = _anomaly.set(anomaly | _ANOMALY_IN_BACKWARD) if anomaly else None
     try:
         pairs = zip(roots, root_grads, strict=True)  # (tensor, its gradient) to hand out: the roots' first
@@ -652,6 +653,7 @@ def _run_backward(
                 entry[1] = _run_tensor_hooks(entry[0], entry[1], create_graph)
     finally:
         _grad_enabled.reset(token)
+        _autocast.reset(autocast_token)
         if anomaly_token is not None:
             _anomaly.reset(anomaly_token)
 
