@@ -291,10 +291,10 @@ class Module:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called (call super().__init__())")
         params, buffers, modules = self._parameters, self._buffers, self._modules
         if isinstance(value, Parameter):
-            self._discard(name)
+            self._discard(name, params)
             params[name] = value
         elif isinstance(value, Module):
-            self._discard(name)
+            self._discard(name, modules)
             modules[name] = value
         elif name in params:
             if value is not None:
@@ -312,9 +312,12 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _discard(self, name: str) -> None:
+    def _discard(self, name: str, keep: dict[str, Any] | None = None) -> None:
+        """Forget ``name`` everywhere but in ``keep``, the registry about to receive it: a name assigned
+        again keeps its place there (PyTorch's order: ``seq[0] = layer`` must not move layer 0 last)."""
         for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name: str) -> Any:
@@ -336,14 +339,14 @@ class Module:
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
-        self._discard(name)
+        self._discard(name, self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Register state that is not learned (saved in ``state_dict`` unless ``persistent=False``)."""
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
-        self._discard(name)
+        self._discard(name, self._buffers)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent.discard(name)
@@ -353,7 +356,7 @@ class Module:
     def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {type(module).__name__}")
-        self._discard(name)
+        self._discard(name, self._modules)
         self._modules[name] = module
 
     register_module = add_module

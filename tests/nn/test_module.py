@@ -273,3 +273,16 @@ def test_load_a_torch_state_dict():
     with torch.no_grad():
         expected = ref(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(ours(minidl.tensor(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_child_assigned_again_keeps_its_place():
+    """PyTorch's order: seq[0] = m, add_module and attribute assignment replace a child where it is."""
+    seq = nn.Sequential(nn.ReLU(), nn.Tanh(), nn.Sigmoid())
+    seq[0] = nn.Identity()
+    seq.add_module("1", nn.ReLU())
+    assert [type(m).__name__ for m in seq] == ["Identity", "ReLU", "Sigmoid"]
+    x = minidl.tensor([-1.0, 2.0])
+    np.testing.assert_allclose(seq(x).numpy(), 1 / (1 + np.exp(-np.maximum([-1.0, 2.0], 0))), rtol=1e-6)
+    layer = nn.Linear(2, 2)
+    layer.weight = nn.Parameter(minidl.zeros(2, 2))
+    assert list(dict(layer.named_parameters())) == ["weight", "bias"]
