@@ -142,6 +142,128 @@ def check_ddp(accumulate):
     assert np.abs(a.array - make_model(100)[-1].bias.array).max() > 1e-3  # training moved the parameters
 
 
+class OneIdle(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.used, self.idle = nn.Linear(3, 1), nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.used(x)
+
+
+def check_unused_error():
+    """Without find_unused_parameters, a parameter left out of the loss: the next forward names it."""
+    ddp = DDP(OneIdle().double())
+    x = minidl.tensor(np.ones((2, 3)))
+    ddp(x).sum().backward()
+    try:
+        ddp(x)
+    except RuntimeError as e:
+        msg = str(e)
+        assert "find_unused_parameters=True" in msg and f"did not receive grad for rank {dist.get_rank()}" in msg, msg
+        assert "idle.weight, idle.bias" in msg and "used." not in msg and "indices" in msg, msg
+    else:
+        raise AssertionError("an unfinished reduction was not reported")
+
+
+class Branches(nn.Module):
+    """rank-dependent use: ``a`` everywhere, ``b`` on the last rank only, ``c`` nowhere."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(4, 3), nn.Linear(3, 1), nn.Linear(3, 1)
+
+    def forward(self, x, use_b):
+        h = self.a(x).tanh()
+        out = h.sum(1, keepdims=True)
+        return out + self.b(h) if use_b else out
+
+
+def check_find_unused():
+    r, n = dist.get_rank(), dist.get_world_size()
+    B, steps = 6 * n, 4
+    g = np.random.default_rng(2)
+    X = g.normal(size=(steps, B, 4))
+    minidl.manual_seed(5)
+    ref = Branches().double()
+    ddp = DDP(Branches().double(), find_unused_parameters=True, bucket_cap_mb=100 / 2**20)
+    ddp.module.load_state_dict(ref.state_dict())
+    opt_ref = minidl.optim.SGD(ref.parameters(), lr=0.1)
+    opt = minidl.optim.SGD(ddp.parameters(), lr=0.1)
+    per = B // n
+    for s in range(steps):
+        opt_ref.zero_grad()  # the reference: the average over the ranks of their losses, in one process
+        sum((ref(minidl.tensor(X[s, k * per:(k + 1) * per]), k == n - 1) ** 2).mean() for k in range(n)).mul(
+            1 / n).backward()
+        opt_ref.step()
+        opt.zero_grad()
+        (ddp(minidl.tensor(X[s, r * per:(r + 1) * per]), r == n - 1) ** 2).mean().backward()
+        assert ddp.module.c.weight.grad is None and ddp.module.c.bias.grad is None  # unused on every rank
+        assert ddp.module.b.weight.grad is not None  # used on the last rank only: every rank gets the average
+        opt.step()
+    for (name, a), (_, b) in zip(ref.named_parameters(), ddp.module.named_parameters()):
+        np.testing.assert_allclose(b.array, a.array, rtol=1e-10, atol=1e-12, err_msg=f"{name} after {steps} steps")
+    assert np.abs(ddp.module.b.weight.array - Branches().double().b.weight.array).max() > 0  # b trained
+
+
+def check_broadcast_buffers():
+    r = dist.get_rank()
+    for broadcast in (True, False):
+        minidl.manual_seed(0)
+        ddp = DDP(nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).double(), broadcast_buffers=broadcast)
+        bn = ddp.module[1]
+        if r == 1:
+            bn.running_mean.array[...] = 100.0  # drifted on rank 1: rank 0's values come back before forward
+        before = bn.running_mean.array.copy()
+        x = minidl.tensor(np.random.default_rng(r).normal(size=(4, 2)))
+        with minidl.no_grad():
+            batch_mean = ddp.module[0](x).array.mean(0)
+        ddp(x)
+        start = np.zeros(3) if broadcast else before  # rank 0's running_mean is zeros
+        close(bn.running_mean, 0.9 * start + 0.1 * batch_mean, f"running_mean, broadcast_buffers={broadcast}")
+
+
+def check_sync_batchnorm():
+    """SyncBatchNorm on n ranks with uneven shards (10 rows over 3 ranks: 3/3/4) equals BatchNorm on one
+    process with the whole batch: outputs, gradients, running statistics, parameters after 5 SGD steps."""
+    r, n = dist.get_rank(), dist.get_world_size()
+    B, steps = 10, 5
+    g = np.random.default_rng(3)
+    X, Y = g.normal(size=(steps, B, 2, 5, 5)) * 3 + 1, g.normal(size=(steps, B, 2))
+
+    def model():
+        minidl.manual_seed(11)
+        return nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3, momentum=None if n == 3 else 0.3), nn.ReLU(),
+                             nn.Flatten(), nn.Linear(27, 2)).double()
+
+    ref = model()
+    sync = nn.SyncBatchNorm.convert_sync_batchnorm(model())
+    assert type(sync[1]).__name__ == "SyncBatchNorm" and sync[1].momentum == ref[1].momentum
+    ddp = DDP(sync)
+    opt_ref = minidl.optim.SGD(ref.parameters(), lr=0.05, momentum=0.9)
+    opt = minidl.optim.SGD(ddp.parameters(), lr=0.05, momentum=0.9)
+    lo, hi = r * B // n, (r + 1) * B // n
+    for s in range(steps):
+        opt_ref.zero_grad()
+        out_ref = ref(minidl.tensor(X[s]))
+        ((out_ref - minidl.tensor(Y[s])) ** 2).sum().mul(1 / B).backward()
+        opt.zero_grad()
+        out = ddp(minidl.tensor(X[s, lo:hi]))
+        close(out, out_ref.array[lo:hi], f"SyncBatchNorm forward, step {s}")
+        # each rank's loss weighted n/B: DDP's average over the ranks is then the whole batch's loss
+        ((out - minidl.tensor(Y[s, lo:hi])) ** 2).sum().mul(n / B).backward()
+        for (name, a), (_, b) in zip(ref.named_parameters(), ddp.module.named_parameters()):
+            np.testing.assert_allclose(b.grad.array, a.grad.array, rtol=1e-9, atol=1e-12,
+                                       err_msg=f"gradient of {name}, step {s}")
+        opt_ref.step()
+        opt.step()
+    for (name, a), (_, b) in zip(ref.state_dict().items(), ddp.module.state_dict().items()):
+        np.testing.assert_allclose(b.array, a.array, rtol=1e-9, atol=1e-12, err_msg=f"{name} after {steps} steps")
+    assert int(ddp.module[1].num_batches_tracked.item()) == steps
+    ddp.eval()
+    close(ddp(minidl.tensor(X[0, lo:hi])), ref.eval()(minidl.tensor(X[0])).array[lo:hi], "eval forward")
+
+
 def check_collectives_on_cpu_backends():
     backends = [b for b in ("numpy", "numba") if b in available()]
     for b in backends:
@@ -151,7 +273,9 @@ def check_collectives_on_cpu_backends():
 
 
 CHECKS = {"collectives": check_collectives_on_cpu_backends,
-          "ddp": lambda: check_ddp(False), "ddp_no_sync": lambda: check_ddp(True)}
+          "ddp": lambda: check_ddp(False), "ddp_no_sync": lambda: check_ddp(True), "unused_error": check_unused_error,
+          "find_unused": check_find_unused, "broadcast_buffers": check_broadcast_buffers,
+          "sync_bn": check_sync_batchnorm}
 
 if __name__ == "__main__":
     dist.init_process_group(backend="mpi")

@@ -31,12 +31,23 @@ def test_collectives_on_every_cpu_backend_and_ddp_match_one_process(n):
     """all_reduce (SUM/AVG/MAX/MIN/PRODUCT), broadcast, all_gather(_into_tensor), gather, scatter, reduce,
     reduce_scatter(_tensor), barrier, sync and async_op, on the numpy and numba backends; then
     DistributedDataParallel with B/n rows per rank equals one process with batch B after 20 SGD steps
-    (float64), with and without no_sync accumulation; all but the last bucket start during backward."""
-    out = run_ranks(n, "collectives", "ddp", "ddp_no_sync")
-    for check in ("collectives", "ddp", "ddp_no_sync"):
+    (float64), with and without no_sync accumulation; all but the last bucket start during backward;
+    find_unused_parameters with a branch used on the last rank only and one used nowhere equals one process
+    (the unused one keeps grad None); SyncBatchNorm with B/n rows per rank (uneven on 3 ranks) equals
+    BatchNorm with batch B (outputs, gradients, running statistics, 5 SGD-momentum steps); without
+    find_unused_parameters an idle parameter is named by the next forward."""
+    checks = ("collectives", "ddp", "ddp_no_sync", "find_unused", "sync_bn", "unused_error")
+    out = run_ranks(n, *checks)
+    for check in checks:
         assert f"ok {check} on {n} ranks" in out
     backends = [b for b in ("numpy", "numba") if b in available()]
     assert f"collectives ran on {backends}" in out
+
+
+def test_broadcast_buffers_sends_rank0_running_stats_before_forward():
+    """A BatchNorm running_mean drifted on rank 1 is replaced by rank 0's before forward (and kept when
+    broadcast_buffers=False)."""
+    assert "ok broadcast_buffers on 2 ranks" in run_ranks(2, "broadcast_buffers")
 
 
 def test_calls_before_init_process_group_name_it():

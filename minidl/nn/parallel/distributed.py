@@ -8,8 +8,13 @@ non-blocking all-reduce (``Iallreduce``), while backward goes on through the ear
 the last parameter waits for every bucket; each parameter's ``.grad`` then is a view of its bucket's
 averaged values (a fresh buffer each backward, so a ``.grad`` kept from an earlier step never changes).
 
-Every parameter that requires a gradient must receive one in every synchronised backward
-(``find_unused_parameters`` is not written yet: a parameter left out of the loss leaves the ranks waiting).
+Every parameter that requires a gradient must receive one in every synchronised backward, or its
+bucket is never complete: the next forward then raises, naming the parameters that got no gradient.
+With ``find_unused_parameters=True`` each forward walks the autograd graph back from its outputs; the
+parameters it does not reach are marked ready (their slot holds their current ``.grad``, or zeros) when
+backward starts, so every bucket completes. A small all-reduce of "used here" flags then tells which
+parameters no rank used: those keep their ``.grad`` unchanged (None stays None), as in PyTorch; a
+parameter used on some ranks only gets the average, the others contributing zeros.
 """
 
 from __future__ import annotations
@@ -21,10 +26,44 @@ from typing import Any
 import numpy as np
 
 from minidl import distributed as dist
+from minidl.autograd import is_grad_enabled
 from minidl.nn.module import Module
 from minidl.tensor import Tensor
 
 __all__ = ["DistributedDataParallel"]
+
+
+def _reached_leaves(out: Any) -> set[int]:
+    """ids of the leaf tensors the autograd graph of ``out`` (a Tensor, or lists/tuples/dicts of them) reaches."""
+    stack: list[Any] = [out]
+    roots: list[Tensor] = []
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Tensor):
+            roots.append(item)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    leaves: set[int] = set()
+    seen: set[int] = set()
+    functions = []
+    for t in roots:
+        if t.creator is None:
+            leaves.add(id(t))
+        else:
+            functions.append(t.creator)
+    while functions:
+        f = functions.pop()
+        if id(f) in seen or f.inputs is None:
+            continue
+        seen.add(id(f))
+        for x in f.inputs:
+            if x.creator is not None:
+                functions.append(x.creator)
+            elif x.requires_grad:
+                leaves.add(id(x))
+    return leaves
 
 
 class _Bucket:
@@ -55,8 +94,6 @@ class DistributedDataParallel(Module):
                  find_unused_parameters: bool = False, gradient_as_bucket_view: bool = False,
                  static_graph: bool = False) -> None:
         super().__init__()
-        if find_unused_parameters:
-            raise NotImplementedError("DistributedDataParallel: find_unused_parameters is not implemented yet")
         if not dist.is_initialized():
             raise RuntimeError("DistributedDataParallel: call minidl.distributed.init_process_group() first")
         self.module = module
@@ -65,7 +102,13 @@ class DistributedDataParallel(Module):
         self._sync_this_backward = True
         self.bucket_cap_mb = 25.0 if bucket_cap_mb is None else float(bucket_cap_mb)
         self.process_group = process_group
+        self.find_unused_parameters = find_unused_parameters
         with_grad = [p for p in module.parameters() if p.requires_grad]
+        self._params = with_grad
+        self._names = {id(p): name for name, p in module.named_parameters()}
+        self._unused: list[Any] = []  # parameters the last forward's graph does not reach (find_unused_parameters)
+        self._arrived: set[int] = set()  # parameters whose gradient came in this backward
+        self._used_flags: tuple[np.ndarray, dist.Work] | None = None
         for t in [*module.parameters(), *module.buffers()]:
             dist.broadcast(t, src=0, group=process_group)
         self._buckets = self._make_buckets(with_grad)
@@ -96,34 +139,82 @@ class DistributedDataParallel(Module):
     def _on_grad(self, p: Any, g: Tensor) -> Tensor | None:
         if not self._sync_this_backward:
             return None  # no_sync(): accumulate into .grad as usual
+        if not self._arrived:  # the first gradient of this backward
+            self._pending = len(self._params) - len(self._unused)
+            if self.find_unused_parameters:
+                self._mark_unused_ready(g)
+        self._arrived.add(id(p))
+        self._pending -= 1
+        view = self._contribute(p, g.array, g)
+        p.grad = None  # .grad becomes the bucket's view below, not old .grad + view
+        if self._pending == 0:  # the last gradient of this backward: every bucket has been started
+            self._finish()
+        return Tensor._wrap(view, g.backend, False)
+
+    def _contribute(self, p: Any, grad: Any, like: Tensor) -> np.ndarray:
+        """Put p's share into its bucket (launching the bucket's all-reduce when it is full); the view."""
         b = self._bucket_of[id(p)]
         if b.ready == 0:
             b.buffer = np.empty(b.size, dtype=b.dtype)
-            if self._pending == 0:
-                self._pending = sum(len(x.params) for x in self._buckets)
         lo, hi = b.offsets[id(p)]
         view = b.buffer[lo:hi].reshape(p.array.shape)
         # what .grad would hold after this backward (an earlier no_sync backward's sum included), pre-divided
-        contribution = g.array if p.grad is None else p.grad.array + g.array
+        contribution = grad if p.grad is None else p.grad.array + grad
         np.divide(contribution, dist.get_world_size(self.process_group), out=view)
-        p.grad = None  # .grad becomes the bucket's view below, not old .grad + view
         b.ready += 1
-        self._pending -= 1
         if b.ready == len(b.params):
-            b.work = dist.all_reduce(Tensor._wrap(b.buffer, g.backend, False), group=self.process_group,
+            b.work = dist.all_reduce(Tensor._wrap(b.buffer, like.backend, False), group=self.process_group,
                                      async_op=True)
-        if self._pending == 0:  # the last gradient of this backward: every bucket has been started
-            for bucket in self._buckets:
-                bucket.work.wait()
-                bucket.work, bucket.ready, bucket.buffer = None, 0, None
-        return Tensor._wrap(view, g.backend, False)
+        return view
+
+    def _mark_unused_ready(self, like: Tensor) -> None:
+        """find_unused_parameters: fill the slots of the parameters this forward did not use, and start the
+        all-reduce of the "used here" flags."""
+        for p in self._unused:
+            self._contribute(p, np.zeros_like(p.array), like)
+        unused = {id(p) for p in self._unused}
+        flags = np.array([id(p) not in unused for p in self._params], dtype=np.int32)
+        self._used_flags = flags, dist.all_reduce(Tensor._wrap(flags, like.backend, False),
+                                                  group=self.process_group, async_op=True)
+
+    def _finish(self) -> None:
+        for bucket in self._buckets:
+            bucket.work.wait()
+        if self._used_flags is not None:
+            flags, work = self._used_flags
+            work.wait()
+            for p, used_somewhere in zip(self._params, flags, strict=True):
+                if used_somewhere and id(p) not in self._arrived:  # unused here, used on another rank
+                    b = self._bucket_of[id(p)]
+                    lo, hi = b.offsets[id(p)]
+                    p.grad = Tensor._wrap(b.buffer[lo:hi].reshape(p.array.shape), p.backend, False)
+        for bucket in self._buckets:
+            bucket.work, bucket.ready, bucket.buffer = None, 0, None
+        self._arrived, self._used_flags = set(), None
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self._arrived:
+            self._unfinished_reduction()
         self._sync_this_backward = self.require_backward_grad_sync
         if self.broadcast_buffers and self.training:
             for t in self.module.buffers():
                 dist.broadcast(t, src=0, group=self.process_group)
-        return self.module(*args, **kwargs)
+        out = self.module(*args, **kwargs)
+        self._unused = []
+        if self.find_unused_parameters and self._sync_this_backward and is_grad_enabled():
+            reached = _reached_leaves(out)
+            self._unused = [p for p in self._params if id(p) not in reached]
+        return out
+
+    def _unfinished_reduction(self) -> None:
+        missing = [(i, self._names.get(id(p), "?")) for i, p in enumerate(self._params) if id(p) not in self._arrived]
+        rank = dist.get_rank(self.process_group)
+        raise RuntimeError(
+            "DistributedDataParallel: expected to have finished reduction in the prior iteration before starting "
+            "a new one: the module has parameters that were not used in producing the loss. Pass "
+            "find_unused_parameters=True to DistributedDataParallel, or make every output take part in the loss. "
+            f"Parameter indices which did not receive grad for rank {rank}: {' '.join(str(i) for i, _ in missing)}. "
+            f"Parameters which did not receive grad for rank {rank}: {', '.join(n for _, n in missing)}")
 
     @contextlib.contextmanager
     def no_sync(self) -> Iterator[None]:
