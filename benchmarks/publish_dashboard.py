@@ -1,7 +1,11 @@
 """Publish the asv dashboard so that it works offline, and serve it on 127.0.0.1.
 
-    python benchmarks/publish_dashboard.py            # asv publish + vendor the JS/CSS
+    python benchmarks/publish_dashboard.py            # asv publish + vendor the JS/CSS + compare.html
     python benchmarks/publish_dashboard.py --serve    # ... then serve on http://127.0.0.1:8080
+    python benchmarks/publish_dashboard.py --torch .asv/compare_torch.json --peers .asv/compare_peers.json
+
+The comparison page (``report.py``: every backend side by side, with the PyTorch, DeZero/Chainer and GPU
+runs given) is written to ``<html_dir>/compare.html`` and linked from the index's navigation bar.
 
 asv's HTML loads jQuery, flot, bootstrap and friends from CDNs, which a machine without the web
 cannot reach. This script fetches the same files from the npm registry (``npm pack``, tarballs
@@ -191,14 +195,34 @@ def html_dir_of(config: Path) -> Path:
     return (config.parent / conf.get("html_dir", "html")).resolve()
 
 
-def publish(config: Path) -> Path:
-    """`asv publish` with config, then vendor; returns the html folder."""
+NAV = '<li id="nav-li-summarylist">'
+COMPARE_LINK = '<li id="nav-li-compare"><a href="compare.html">Backends compared</a></li>'
+
+
+def link_compare(html: Path) -> None:
+    """Put a "Backends compared" entry into the navigation bar of asv's index.html."""
+    page = html / "index.html"
+    text = page.read_text()
+    if COMPARE_LINK in text:
+        return
+    if NAV not in text:
+        raise RuntimeError(f"{page}: no {NAV!r} to put the comparison link after: asv changed")
+    page.write_text(text.replace(NAV, COMPARE_LINK + "\n\t" + NAV, 1))
+
+
+def publish(config: Path, torch: Path | None = None, peers: Path | None = None, gpu: Path | None = None) -> Path:
+    """`asv publish` with config, then vendor, then the comparison page (``report.py``); the html folder."""
+    import report
+
     subprocess.run([sys.executable, "-m", "asv", "publish", "--config", str(config)], cwd=config.parent,
                    check=True)
     html = html_dir_of(config)
     missing = vendor(html)
     if missing:
         raise SystemExit("still loaded from the web:\n  " + "\n  ".join(missing))
+    results = (config.parent / json.loads(config.read_text()).get("results_dir", "results")).resolve()
+    report.build(results, html / "compare.html", torch, peers, gpu)
+    link_compare(html)
     return html
 
 
@@ -216,11 +240,15 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--config", type=Path, default=ROOT / "asv.conf.json", help="asv config file")
+    parser.add_argument("--torch", type=Path, help="compare_torch.py --json output, for the comparison page")
+    parser.add_argument("--peers", type=Path, help="compare_peers.py --json output")
+    parser.add_argument("--gpu", type=Path, help="gpu_workloads.py --json output")
     args = parser.parse_args()
     if shutil.which("npm") is None and not all(_cached(spec).exists() for spec in TARBALLS):
         raise SystemExit("npm is needed once to fetch the dashboard's JavaScript (then it is cached)")
-    html = publish(args.config.resolve())
+    html = publish(args.config.resolve(), args.torch, args.peers, args.gpu)
     print(f"dashboard: {html / 'index.html'}")
+    print(f"backends compared: {html / 'compare.html'}")
     print(f"backends side by side (served): index.html#{GRAPH}?{GRAPH_QUERY}")
     if args.serve:
         serve(html, args.port)

@@ -1,14 +1,18 @@
-"""The asv dashboard in a real browser: published from a tiny asv run, served on 127.0.0.1, loaded
-in headless Chromium with every host but 127.0.0.1 unreachable.
+"""The asv dashboard and the comparison page in a real browser: published from a tiny asv run (two
+kernels, the GEMM ceiling, one training step) and a tiny ``compare_torch.py`` run, served on 127.0.0.1,
+loaded in headless Chromium with every host but 127.0.0.1 unreachable.
 
-Skips when Chromium (or npm with an empty tarball cache) is missing. About 20 s. Screenshots go to
+Skips when Chromium (or npm with an empty tarball cache) is missing. About 40 s. Screenshots go to
 $MINIDL_DASHBOARD_SHOTS when set (else a temporary folder).
 """
 
 from __future__ import annotations
 
+import ast
 import http.server
+import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -23,6 +27,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import publish_dashboard as pdash  # noqa: E402
+
+from minidl.backends import available, known  # noqa: E402
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 SWALLOW = "Can not determine continental origin of swallow"
@@ -48,7 +54,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """(base url, html dir, request log) of a dashboard published from a two-kernel asv run."""
+    """(base url, html dir, request log, {"results": asv results dir, "torch": compare_torch JSON}) of a
+    dashboard published from a two-kernel asv run and a one-workload compare_torch run."""
     tmp = tmp_path_factory.mktemp("asv")
     conf = json.loads((ROOT / "asv.conf.json").read_text())
     conf.update(repo=str(ROOT), benchmark_dir=str(ROOT / "benchmarks"), env_dir=str(tmp / "env"),
@@ -63,15 +70,23 @@ def site(tmp_path_factory):
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, check=True, capture_output=True,
                             text=True).stdout.strip()
     run = subprocess.run([*asv, "run", "--config", str(config), "--python=same", "--quick",
-                          "--set-commit-hash", commit, "-b", r"Kernels.time_kernel\('(matmul|softmax)'"],
+                          "--set-commit-hash", commit, "-b",
+                          r"Kernel(s.time_kernel|Flops.track_gflops)\('(matmul|softmax)'|GemmCeiling|TrainingStep.time_step\('W2-B4'"],
                          cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    html = pdash.publish(config)
+    torch_json = tmp / "compare_torch.json"
+    side = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare_torch.py"), "--workloads", "W2-B4",
+                           "--frameworks", "torch", "numpy", "--rounds", "1", "--steps", "2", "--warmup", "1",
+                           "--threads", "1", "--no-memory", "--json", str(torch_json)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert side.returncode == 0, side.stderr[-3000:]
+    html = pdash.publish(config, torch=torch_json)
     handler = type("H", (_Handler,), {"requests": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(html)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", html, handler.requests
+    yield (f"http://127.0.0.1:{server.server_address[1]}", html, handler.requests,
+           {"results": tmp / "results", "torch": torch_json})
     server.shutdown()
     server.server_close()
 
@@ -89,7 +104,7 @@ def chromium(url: str, profile: Path, *extra: str) -> tuple[str, str]:
 
 
 def test_vendored_files_match_the_pages_integrity(site):
-    _, html, _ = site
+    _, html, _, _ = site
     page = (html / "index.html").read_text()
     for v in pdash.VENDOR.values():
         name = Path(v.member).name
@@ -102,12 +117,13 @@ def test_vendored_files_match_the_pages_integrity(site):
 
 
 def test_index_and_graph_page_render_offline(site, tmp_path):
-    base, html, requests = site
+    base, html, requests, _ = site
     dom, log = chromium(f"{base}/index.html", tmp_path / "p1", "--dump-dom")
     assert SWALLOW not in dom, log
     assert not BAD.search(log), log
     # the summary grid: one box per benchmark, named after it
     assert "summarygrid" in dom and "bench_kernels.Kernels.time_kernel" in dom, dom[-3000:]
+    assert '<a href="compare.html">Backends compared</a>' in dom  # the comparison page is linked
     loaded = {p.split("?")[0] for p, code in requests if code == 200}
     for v in pdash.VENDOR.values():
         assert f"/vendor/{Path(v.member).name}" in loaded
@@ -116,9 +132,11 @@ def test_index_and_graph_page_render_offline(site, tmp_path):
     dom, log = chromium(f"{base}/index.html#summarylist", tmp_path / "p3", "--dump-dom")
     assert SWALLOW not in dom and not BAD.search(log), log
     for backend in ("numpy", "numba"):
-        row = re.search(r"\('matmul', '" + backend + r"', 'small'\)</a></td>"
+        row = re.search(r"Kernels\.time_kernel</a><a [^>]*> \('matmul', '" + backend + r"', 'small'\)</a></td>"
                         r'<td class="value"[^>]*><span[^>]*>([^<]+)</span>', dom)
         assert row and re.fullmatch(r"[\d.]+\S?s", row.group(1)), (backend, row and row.group(1))
+    for backend in set(known()) - set(available()):  # not installed: not listed as if measured
+        assert f"'{backend}'" not in dom, backend
 
     url = f"{base}/index.html#{pdash.GRAPH}?{pdash.GRAPH_QUERY}"
     dom, log = chromium(url, tmp_path / "p2", "--dump-dom")
@@ -138,3 +156,78 @@ def test_index_and_graph_page_render_offline(site, tmp_path):
                        ("graph", url)):
         chromium(page, tmp_path / f"s-{name}", f"--screenshot={shots / f'dashboard_{name}.png'}")
         assert (shots / f"dashboard_{name}.png").stat().st_size > 10_000
+
+
+def _asv_values(results: Path, benchmark: str) -> dict[tuple, float]:
+    """{params: value} of one benchmark in the run's asv results file, read here independently of report.py."""
+    (path,) = [p for p in results.glob("*/*.json") if p.name != "machine.json"]
+    run = json.loads(path.read_text())
+    row = run["results"][benchmark]
+    result, params = (row[run["result_columns"].index(c)] for c in ("result", "params"))
+    combos = itertools.product(*[[ast.literal_eval(p) for p in ps] for ps in params]) if params else [()]
+    return {c: v for c, v in zip(combos, result, strict=True) if v is not None and not math.isnan(v)}
+
+
+def _cells(dom: str) -> dict[str, tuple[float, str]]:
+    """{data-key: (data-value, text)} of the comparison page's table cells."""
+    return {k: (float(v), t) for k, v, t in re.findall(r'<td data-key="([^"]+)" data-value="([^"]+)"[^>]*>([^<]*)<',
+                                                       dom)}
+
+
+def _seconds(text: str) -> float:
+    number, unit = text.split()
+    return float(number) * {"s": 1, "ms": 1e-3, "us": 1e-6}[unit]
+
+
+def test_compare_page_renders_offline(site, tmp_path):
+    base, html, requests, data = site
+    before = len(requests)
+    dom, log = chromium(f"{base}/compare.html", tmp_path / "c1", "--dump-dom")
+    assert not BAD.search(log), log
+    assert [p for p, _ in requests[before:]] == ["/compare.html"]  # the page loads nothing else
+    assert "<h1>minidl: backends compared</h1>" in dom, dom[:2000]
+
+    # every installed backend has its column; the others are listed as not installed, not as columns
+    for b in available():
+        assert f"<th>{b}</th>" in dom, b
+    for b in set(known()) - set(available()):
+        assert f"<th>{b}</th>" not in dom and f'data-backend="{b}"' in dom, b
+
+    # the values shown are those of asv's results file and of compare_torch's JSON, exactly
+    cells = _cells(dom)
+    times = _asv_values(data["results"], "bench_kernels.Kernels.time_kernel")
+    assert {k for k, b, _ in times} == {"matmul", "softmax"} and {b for _, b, _ in times} == set(available())
+    for (k, b, size), t in times.items():
+        value, text = cells[f"time|{k}|{size}|{b}"]
+        assert value == t and math.isclose(_seconds(text), t, rel_tol=5e-3), (k, b, value, text, t)
+        if b != "numpy":
+            assert math.isclose(cells[f"ratio|{k}|{size}|{b}"][0], t / times[(k, "numpy", size)], rel_tol=1e-12)
+    for (k, b, size), g in _asv_values(data["results"], "bench_kernels.KernelFlops.track_gflops").items():
+        assert cells[f"gflops|{k}|{size}|{b}"][0] == g
+    (ceiling,) = _asv_values(data["results"], "bench_kernels.GemmCeiling.track_gemm_gflops").values()
+    assert f'data-value="{ceiling!r}"' in dom
+    steps = _asv_values(data["results"], "bench_workloads.TrainingStep.time_step")
+    assert {w for w, _ in steps} == {"W2-B4"}
+    side = json.loads(data["torch"].read_text())["results"]["W2-B4"]["frameworks"]
+    for (w, b), t in steps.items():
+        assert cells[f"step|{w}|{b}"][0] == t
+        assert math.isclose(cells[f"step_vs_torch|{w}|{b}"][0], t * 1e3 / side["torch"]["median"], rel_tol=1e-12)
+    for f in ("torch", "numpy"):
+        assert cells[f"torch|W2-B4|{f}"][0] == side[f]["median"]
+
+    # the bar charts: one bar per backend in each group, both series drawn, heights in proportion
+    bars = re.findall(r'<rect class="bar"[^>]*height="([\d.]+)"[^>]*data-series="([^"]+)" data-group="([^"]+)" '
+                      r'data-value="([^"]+)"', dom)
+    matmul = {s: (float(h), float(v)) for h, s, g, v in bars if g == "matmul"}
+    assert set(matmul) == set(available()) and len(matmul) >= 2, bars
+    assert all(h > 1 for h, _ in matmul.values())
+    assert {v for _, v in matmul.values()} == {t for (k, _, _), t in times.items() if k == "matmul"}
+    (h0, v0), (h1, v1) = list(matmul.values())[:2]
+    assert math.isclose(h0 / h1, v0 / v1, rel_tol=0.05)
+    step_bars = {s for _, s, g, _ in bars if g == "W2-B4"}
+    assert {"torch", *available()} <= step_bars, step_bars
+
+    shots = Path(os.environ.get("MINIDL_DASHBOARD_SHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    chromium(f"{base}/compare.html", tmp_path / "c2", f"--screenshot={shots / 'dashboard_compare.png'}")
+    assert (shots / "dashboard_compare.png").stat().st_size > 10_000
