@@ -222,7 +222,7 @@ class NumpyBackend(Backend):
         tmp *= lr / bias_correction1
         param -= tmp
 
-    def adam_update_foreach(self, params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step,
+    def foreach_adam_update(self, params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step,
                             decoupled, max_exp_avg_sqs=None, maximize=False):
         """``adam_update`` on every tensor of the lists (one step number for all): the multi-tensor form of
         ``foreach=True`` optimizers. The reference is the loop; a faster backend makes it one kernel."""

@@ -12,7 +12,10 @@ from __future__ import annotations
 import math
 
 from minidl.autograd import Function, is_autocast_enabled
+from minidl.backends.base import accumulation_dtype
+from minidl.dtypes import LOW_PRECISION
 from minidl.errors import dtype_mismatch_error, shape_error
+from minidl.ops.fused import FusedBackward
 from minidl.ops.shape import squeeze, swapaxes, unsqueeze
 from minidl.tensor import Tensor
 
@@ -102,13 +105,37 @@ class LinearFunction(Function):
         return y + b
 
     def backward(self, gy):
-        x, w = self.inputs[0], self.inputs[1]
-        gx = matmul(gy, w) if x.requires_grad else None
-        gw = matmul(swapaxes(gy, 0, 1), x) if w.requires_grad else None
-        if len(self.inputs) == 2:
-            return gx, gw
-        gb = gy.sum(axis=0) if self.inputs[2].requires_grad else None
-        return gx, gw, gb
+        wrt = tuple(i for i, t in enumerate(self.inputs) if t.requires_grad)
+        grads = LinearBackward(wrt)(gy, *self.inputs)
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        out: list[Tensor | None] = [None] * len(self.inputs)
+        for i, g in zip(wrt, grads, strict=True):
+            out[i] = g
+        return tuple(out)
+
+
+class LinearBackward(FusedBackward):
+    """(dL/dx, dL/dW, dL/db) of ``linear``, those in ``wrt``, as one node: two products and a sum on arrays
+    (one graph node instead of five: two matmuls, a transpose, a sum and their wrappers, per layer and step).
+    Its own gradient differentiates ``composite``, linear written with minidl ops (ops/fused.py)."""
+
+    def __init__(self, wrt: tuple[int, ...]) -> None:
+        self.wrt = wrt
+
+    def forward(self, gy, x, w, b=None):
+        backend, grads = self.backend, []
+        if 0 in self.wrt:
+            grads.append(backend.matmul(gy, w))
+        if 1 in self.wrt:
+            grads.append(backend.matmul(gy.T, x))
+        if 2 in self.wrt:
+            acc = accumulation_dtype(gy.dtype)
+            grads.append(gy.sum(axis=0, dtype=acc).astype(gy.dtype, copy=False))
+        return tuple(grads) if len(grads) > 1 else grads[0]
+
+    def composite(self, x, w, b=None):
+        y = matmul(x, swapaxes(w, 0, 1))
+        return y if b is None else y + b
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -160,7 +187,10 @@ class Einsum(Function):
         self.in_subs, self.out_sub = inputs, output
 
     def forward(self, *xs):
-        return self.backend.xp.einsum(",".join(self.in_subs) + "->" + self.out_sub, *xs)
+        subscripts = ",".join(self.in_subs) + "->" + self.out_sub
+        if xs[0].dtype in LOW_PRECISION:  # NumPy has no bfloat16 einsum: float32, rounded once (as matmul)
+            return self.backend.xp.einsum(subscripts, *(x.astype("float32") for x in xs)).astype(xs[0].dtype)
+        return self.backend.xp.einsum(subscripts, *xs)
 
     def backward(self, gy):
         grads = []

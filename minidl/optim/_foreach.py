@@ -5,7 +5,7 @@ small tensors (W4's GPT: 28, most of them LayerNorm weights and biases of 128 nu
 each call (Python, argument checks, the JIT dispatcher: ~10 us) adds up to more than the arithmetic. PyTorch's
 ``foreach=True`` implementation (``torch/optim/adam.py``, ``_multi_tensor_adam``) groups the tensors by device
 and dtype and updates each group with a few list-wide kernels; ``fused=True`` runs one kernel for all of them.
-Here both run the backend kernel ``adam_update_foreach`` once per (backend, dtype, step) group, which the Numba
+Here both run the backend kernel ``foreach_adam_update`` once per (backend, dtype, step) group, which the Numba
 backend compiles into one loop over all the tensors; the NumPy reference calls ``adam_update`` per tensor, so
 the results are those of the per-parameter loop, element for element (tests compare them, and torch.optim).
 """
@@ -46,7 +46,7 @@ def adam_step_foreach(optimizer: Any, group: dict[str, Any], decoupled: bool) ->
         buckets.setdefault((p.backend, p.array.dtype, state["step"], amsgrad), []).append((p, grad, state))
     beta1, beta2 = group["betas"]
     for (backend, _, step, amsgrad), items in buckets.items():
-        backend.adam_update_foreach(
+        backend.foreach_adam_update(
             [p.array for p, _, _ in items], [g for _, g, _ in items], [s["exp_avg"] for _, _, s in items],
             [s["exp_avg_sq"] for _, _, s in items], group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
             step, decoupled, [s["max_exp_avg_sq"] for _, _, s in items] if amsgrad else None, group["maximize"])

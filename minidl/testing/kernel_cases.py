@@ -104,7 +104,7 @@ def _adam_foreach_call(backend, args):
     *arrays, lr, b1, b2, eps, wd, step, decoupled, maximize = args
     k = len(arrays) // 3
     lists = [arrays[i::k] for i in range(k)]  # params, grads, exp_avgs, exp_avg_sqs[, max_exp_avg_sqs]
-    return backend.adam_update_foreach(*lists[:4], lr, b1, b2, eps, wd, step, decoupled,
+    return backend.foreach_adam_update(*lists[:4], lr, b1, b2, eps, wd, step, decoupled,
                                        lists[4] if k == 5 else None, maximize)
 
 
@@ -225,11 +225,11 @@ _TINY: list[KernelCase] = [
     KernelCase("adam_update", lambda r, t: _adam_args(r, t, True, False, False), "AdamW"),
     KernelCase("adam_update", lambda r, t: _adam_args(r, t, False, True, True), "AMSGrad, maximize"),
     KernelCase("adam_update", lambda r, t: _adam_args(r, t, True, False, False), "AdamW", strided=True),
-    KernelCase("adam_update_foreach", lambda r, t: _adam_foreach_args(r, t, True, False, False), "AdamW",
+    KernelCase("foreach_adam_update", lambda r, t: _adam_foreach_args(r, t, True, False, False), "AdamW",
                call=_adam_foreach_call),
-    KernelCase("adam_update_foreach", lambda r, t: _adam_foreach_args(r, t, False, True, True), "AMSGrad, maximize",
+    KernelCase("foreach_adam_update", lambda r, t: _adam_foreach_args(r, t, False, True, True), "AMSGrad, maximize",
                call=_adam_foreach_call),
-    KernelCase("adam_update_foreach", lambda r, t: _adam_foreach_args(r, t, False, False, False), "Adam, strided",
+    KernelCase("foreach_adam_update", lambda r, t: _adam_foreach_args(r, t, False, False, False), "Adam, strided",
                call=_adam_foreach_call, strided=True),
     KernelCase("rmsprop_update", lambda r, t: (normal(r, t, 3, 7), normal(r, t, 3, 7), normal(r, t, 3, 7) ** 2, 1e-2,
                                                0.99, 1e-8, 0.01, 0.9, None, normal(r, t, 3, 7)), "momentum"),
@@ -363,7 +363,7 @@ def _bench(size: str) -> list[KernelCase]:
                                                 None)),
         row("sgd_update", lambda r, t: (*opt(r, t, 1), 0.01, 0.9, 0.0, 1e-4, True, False), 6.0 * m),
         row("adam_update", lambda r, t: (*opt(r, t, 2), 1e-3, 0.9, 0.999, 1e-8, 1e-2, 10, True), 12.0 * m),
-        KernelCase("adam_update_foreach", lambda r, t: _adam_foreach_args(r, t, True, False, False), size,
+        KernelCase("foreach_adam_update", lambda r, t: _adam_foreach_args(r, t, True, False, False), size,
                    size=size, call=_adam_foreach_call),
         row("rmsprop_update", lambda r, t: (*opt(r, t, 1), 1e-3, 0.99, 1e-8, 0.0, 0.9, None, np.abs(normal(r, t, m))),
             10.0 * m),
