@@ -22,6 +22,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from minidl.distributed.logs import is_rank_zero
 from minidl.train.checkpoint import save_checkpoint
 
 
@@ -181,6 +182,8 @@ class ModelCheckpoint(Callback, _Monitor):
                 cb._track(state.epoch, logs)
         if self.save_best_only and self._improved_epoch != state.epoch:
             return
+        if not is_rank_zero():  # under DDP every rank holds the same model: rank 0 writes it
+            return
         path = Path(self.filepath.format(epoch=state.epoch + 1, **logs))
         if self.save_weights_only:
             from minidl.io import save
@@ -242,6 +245,8 @@ class CSVLogger(Callback):
         self._keys: list[str] | None = None
 
     def on_train_begin(self, state: Any) -> None:
+        if not is_rank_zero():  # under DDP the logs are the same on every rank: rank 0 writes them
+            return
         exists = self.append and self.filename.exists() and self.filename.stat().st_size > 0
         if exists:
             with open(self.filename, newline="") as f:
@@ -249,6 +254,8 @@ class CSVLogger(Callback):
         self._file = open(self.filename, "a" if self.append else "w", newline="")  # noqa: SIM115 (closed at end)
 
     def on_epoch_end(self, state: Any, logs: dict[str, float]) -> None:
+        if self._file is None:
+            return  # not rank 0
         if self._keys is None:
             self._keys = list(logs)
         self._writer = self._writer or csv.writer(self._file, delimiter=self.separator)

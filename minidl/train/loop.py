@@ -40,6 +40,7 @@ import numpy as np
 
 from minidl.autograd import no_grad
 from minidl.creation import as_tensor
+from minidl.distributed.logs import average_logs, is_rank_zero
 from minidl.nn.utils import clip_grad_norm_
 from minidl.ops.shape import cat
 from minidl.optim.optimizer import Optimizer
@@ -173,7 +174,7 @@ def evaluate(model: Any, loss_fn: Any, loader: Iterable[Any],
             model.train(was_training)
     logs = {"loss": total / count if count else math.nan} if loss_fn is not None else {}
     logs.update({m.name: m.compute() for m in meters})
-    return logs
+    return average_logs(logs, count)  # under DDP: over every rank's samples
 
 
 def predict(model: Any, data: Any, batch_size: int | None = None) -> Tensor:
@@ -228,10 +229,16 @@ def fit(model: Any, loss_fn: Any, optimizer: Optimizer, train_loader: Iterable[A
 
     Logs per epoch: ``loss``, each metric, ``val_loss`` and ``val_<metric>`` with a val_loader, and ``lr``
     (the first group's learning rate during the epoch).
+
+    Under ``minidl.distributed`` (a ``DistributedDataParallel`` model, loaders with a ``DistributedSampler``):
+    the logs are averaged over the ranks (weighted by their sample counts), so every rank sees the same
+    values; progress is shown and callbacks write files (checkpoints, CSV) on rank 0 only; the train
+    loader's sampler gets ``set_epoch(epoch)`` before each epoch, so a resumed run shuffles as the
+    uninterrupted one, on any world size with the same global batch. ``evaluate`` averages likewise.
     """
     from minidl.train.callbacks import LRSchedulerCallback
 
-    progress = Progress(verbose)
+    progress = Progress(verbose and is_rank_zero())
     state = FitState(model, optimizer, scheduler, epochs, initial_epoch, History(), train_loader, progress)
     callbacks = list(callbacks)
     if scheduler is not None:
@@ -245,6 +252,8 @@ def fit(model: Any, loss_fn: Any, optimizer: Optimizer, train_loader: Iterable[A
     try:
         for epoch in range(initial_epoch, epochs):
             state.epoch = epoch
+            if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):  # DistributedSampler
+                train_loader.sampler.set_epoch(epoch)
             for cb in callbacks:
                 cb.on_epoch_begin(state)
             lr = optimizer.param_groups[0]["lr"]
@@ -300,4 +309,4 @@ def _train_epoch(state: FitState, loss_fn: Any, metrics: Iterable[Any], callback
         raise ValueError("fit: the training loader yielded no batches")
     logs = {"loss": total / count}
     logs.update({m.name: m.compute() for m in meters})
-    return logs, steps
+    return average_logs(logs, count), steps

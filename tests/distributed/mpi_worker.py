@@ -4,6 +4,7 @@ Every rank runs the same checks and raises on the first wrong value (mpiexec the
 rank 0 prints ``ok <check>`` for each check passed.
 """
 
+import os
 import sys
 
 import numpy as np
@@ -264,6 +265,83 @@ def check_sync_batchnorm():
     close(ddp(minidl.tensor(X[0, lo:hi])), ref.eval()(minidl.tensor(X[0])).array[lo:hi], "eval forward")
 
 
+def fit_setup(n):
+    """A small classifier, float64, 64 samples in global batches of 16 (16/n per rank), SGD with momentum."""
+    from minidl.data import DataLoader, DistributedSampler, TensorDataset
+    from minidl.data.collate import stack_samples
+
+    g = np.random.default_rng(4)
+    X = g.normal(size=(64, 4))
+    Y = (X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 1)
+    data = TensorDataset(minidl.tensor(X, dtype=minidl.float64), minidl.tensor(Y))
+    # numpy batches: fit casts them to the model's float64 (the default collate makes float32 Tensors)
+    loader = DataLoader(data, batch_size=16 // n, sampler=DistributedSampler(data, shuffle=True, seed=3),
+                        collate_fn=stack_samples)
+    minidl.manual_seed(7)
+    ddp = DDP(nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3)).double())
+    opt = minidl.optim.SGD(ddp.parameters(), lr=0.2, momentum=0.9)
+    return data, loader, ddp, opt
+
+
+class Seen(minidl.train.callbacks.Callback):
+    """Each rank's own loss sum and sample count per epoch."""
+
+    def __init__(self):
+        self.sums = []
+
+    def on_epoch_begin(self, state):
+        self.sums.append([0.0, 0])
+
+    def on_batch_end(self, state, batch, logs):
+        self.sums[-1][0] += logs["loss"] * logs["size"]
+        self.sums[-1][1] += logs["size"]
+
+
+def check_fit(outdir):
+    """fit under DDP: the same logs on every rank, equal to the loss over all ranks' samples; progress,
+    checkpoints and CSV rows written by rank 0 only; evaluate on shards = evaluate on the whole set."""
+    from minidl.data import DataLoader, DistributedSampler
+    from minidl.data.collate import stack_samples
+    from minidl.train import ModelCheckpoint, evaluate, fit
+    from minidl.train.callbacks import CSVLogger
+
+    r, n = dist.get_rank(), dist.get_world_size()
+    data, loader, ddp, opt = fit_setup(n)
+    seen = Seen()
+    callbacks = [seen, ModelCheckpoint(f"{outdir}/ckpt-{{epoch}}.npz", monitor="loss"), CSVLogger(f"{outdir}/log.csv")]
+    history = fit(ddp, nn.CrossEntropyLoss(), opt, loader, epochs=3, callbacks=callbacks, verbose=True)
+    assert loader.sampler.epoch == 2  # fit called set_epoch: a new order every epoch
+    sums = minidl.tensor(np.array(seen.sums, dtype=np.float64))
+    dist.all_reduce(sums)
+    np.testing.assert_allclose(history["loss"], sums.array[:, 0] / sums.array[:, 1], rtol=1e-12)
+    assert sums.array[0, 1] == 64  # every sample once per epoch, over the ranks
+    everyone = [minidl.zeros(6, dtype=minidl.float64) for _ in range(n)]
+    dist.all_gather(everyone, minidl.tensor(np.array(history["loss"] + history["accuracy"])))
+    for t in everyone:
+        close(t, everyone[0].array, "fit's logs are the same on every rank")
+    shards = DataLoader(data, batch_size=5, sampler=DistributedSampler(data, shuffle=False), collate_fn=stack_samples)
+    whole = evaluate(ddp, nn.CrossEntropyLoss(), DataLoader(data, batch_size=5, collate_fn=stack_samples))
+    sharded = evaluate(ddp, nn.CrossEntropyLoss(), shards)
+    assert abs(whole["loss"] - sharded["loss"]) < 1e-12 and whole["accuracy"] == sharded["accuracy"]
+    if r == 0:
+        minidl.save(ddp.state_dict(), f"{outdir}/final.npz")
+        print("history", history["loss"], flush=True)
+
+
+def check_fit_resume(outdir):
+    """On this world size, resume the run check_fit saved after epoch 2 (on another world size, the same
+    global batch): the parameters after epoch 3 equal the uninterrupted run's."""
+    from minidl.train import fit, load_checkpoint
+
+    data, loader, ddp, opt = fit_setup(dist.get_world_size())
+    ckpt = load_checkpoint(f"{outdir}/ckpt-2.npz", ddp, opt, loader=loader)
+    assert ckpt["epoch"] == 2
+    fit(ddp, nn.CrossEntropyLoss(), opt, loader, epochs=3, initial_epoch=ckpt["epoch"], verbose=False)
+    final = minidl.load(f"{outdir}/final.npz")
+    for name, t in ddp.state_dict().items():
+        np.testing.assert_allclose(t.array, final[name].array, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
 def check_collectives_on_cpu_backends():
     backends = [b for b in ("numpy", "numba") if b in available()]
     for b in backends:
@@ -275,7 +353,8 @@ def check_collectives_on_cpu_backends():
 CHECKS = {"collectives": check_collectives_on_cpu_backends,
           "ddp": lambda: check_ddp(False), "ddp_no_sync": lambda: check_ddp(True), "unused_error": check_unused_error,
           "find_unused": check_find_unused, "broadcast_buffers": check_broadcast_buffers,
-          "sync_bn": check_sync_batchnorm}
+          "sync_bn": check_sync_batchnorm, "fit": lambda: check_fit(os.environ["WORKER_DIR"]),
+          "fit_resume": lambda: check_fit_resume(os.environ["WORKER_DIR"])}
 
 if __name__ == "__main__":
     dist.init_process_group(backend="mpi")

@@ -16,10 +16,11 @@ MPIEXEC = Path(sys.executable).parent / "mpiexec"  # never another launcher: Ope
 WORKER = Path(__file__).with_name("mpi_worker.py")
 
 
-def run_ranks(n: int, *checks: str) -> str:
+def run_ranks(n: int, *checks: str, **env_vars: str) -> str:
     if not MPIEXEC.exists() or not dist.is_mpi_available():
         pytest.skip('no mpiexec next to python: pip install "minidl[dist]"')
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "NUMBA_THREADING_LAYER": "workqueue"}
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "NUMBA_THREADING_LAYER": "workqueue",
+           **env_vars}
     proc = subprocess.run([str(MPIEXEC), "-n", str(n), sys.executable, str(WORKER), *checks], env=env,
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
@@ -48,6 +49,19 @@ def test_broadcast_buffers_sends_rank0_running_stats_before_forward():
     """A BatchNorm running_mean drifted on rank 1 is replaced by rank 0's before forward (and kept when
     broadcast_buffers=False)."""
     assert "ok broadcast_buffers on 2 ranks" in run_ranks(2, "broadcast_buffers")
+
+
+def test_fit_under_ddp_and_resume_on_another_world_size(tmp_path):
+    """fit on 2 ranks (global batch 16 = 2 x 8, DistributedSampler): logs averaged over the ranks and equal on
+    both, progress, checkpoints and CSV rows from rank 0 only; then the checkpoint of epoch 2 resumed on 1
+    rank with batch 16 gives the uninterrupted run's parameters after epoch 3 (float64, rtol 1e-10)."""
+    out = run_ranks(2, "fit", WORKER_DIR=str(tmp_path))
+    assert "ok fit on 2 ranks" in out and out.count("Epoch 1/3") == 1 and out.count("Epoch 3/3") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-1.npz", "ckpt-2.npz", "ckpt-3.npz", "final.npz",
+                                                           "log.csv"]
+    assert (tmp_path / "log.csv").read_text().splitlines()[0] == "epoch,loss,accuracy,lr"
+    assert len((tmp_path / "log.csv").read_text().splitlines()) == 4
+    assert "ok fit_resume on 1 ranks" in run_ranks(1, "fit_resume", WORKER_DIR=str(tmp_path))
 
 
 def test_calls_before_init_process_group_name_it():
