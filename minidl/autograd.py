@@ -319,7 +319,7 @@ class Function:
     def _record(self, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...]) -> None:
         """Remember the inputs (and their versions, see check_versions) and become the creator of the
         outputs (held weakly); the outputs' generation is one more than the newest input's."""
-        self.inputs = list(inputs)
+        self.inputs = inputs
         self._input_versions = versions = []
         generation = 0
         for t in inputs:
@@ -327,7 +327,7 @@ class Function:
             if t.generation > generation:
                 generation = t.generation
         self.generation = generation
-        self._outputs = [weakref.ref(o) for o in outputs]
+        self._outputs = list(map(weakref.ref, outputs))
         self._output_meta = [(o.array.shape, o.array.dtype) for o in outputs]
         for o in outputs:
             o.creator = self
