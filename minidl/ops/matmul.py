@@ -84,7 +84,7 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
 
 
 class LinearFunction(Function):
-    """y = x W^T + b for x (N, in), W (out, in) and b (out,) or no bias.
+    """y = x W^T + b for x (*, in), W (out, in) and b (out,) or no bias.
 
     dL/dx = dL/dy W,   dL/dW = dL/dy^T x,   dL/db = dL/dy summed over the N rows.
 
@@ -96,13 +96,14 @@ class LinearFunction(Function):
     autocast = "lower"  # under minidl.amp.autocast (see minidl/amp/autocast.py)
 
     def forward(self, x, w, b=None):
-        y = self.backend.matmul(x, w.T)
-        if b is None:
-            return y
-        if b.dtype == y.dtype:
-            y += b
-            return y
-        return y + b
+        # x (*, in): its leading axes folded into one on the array (no graph node), unfolded after
+        y = self.backend.matmul(x.reshape(-1, x.shape[-1]), w.T)
+        if b is not None:
+            if b.dtype == y.dtype:
+                y += b
+            else:
+                y = y + b
+        return y.reshape(*x.shape[:-1], w.shape[0])
 
     def backward(self, gy):
         wrt = tuple(i for i, t in enumerate(self.inputs) if t.requires_grad)
@@ -124,10 +125,11 @@ class LinearBackward(FusedBackward):
 
     def forward(self, gy, x, w, b=None):
         backend, grads = self.backend, []
+        gy = gy.reshape(-1, w.shape[0])  # the leading axes folded, as in the forward
         if 0 in self.wrt:
-            grads.append(backend.matmul(gy, w))
+            grads.append(backend.matmul(gy, w).reshape(x.shape))
         if 1 in self.wrt:
-            grads.append(backend.matmul(gy.T, x))
+            grads.append(backend.matmul(gy.T, x.reshape(-1, x.shape[-1])))
         if 2 in self.wrt:
             acc = accumulation_dtype(gy.dtype)
             grads.append(gy.sum(axis=0, dtype=acc).astype(gy.dtype, copy=False))
@@ -141,8 +143,8 @@ class LinearBackward(FusedBackward):
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x W^T + b for x of shape (*, in_features), W (out_features, in_features), b (out_features,).
 
-    Leading axes of x are folded into one before the product (one 2-d matmul; dW needs no sum over
-    a broadcast batch), and unfolded after.
+    Leading axes of x are folded into one inside the op, on the arrays (one 2-d matmul; dW needs no sum
+    over a broadcast batch; no reshape nodes in the graph), and unfolded after.
 
     >>> import minidl
     >>> y = linear(minidl.ones(4, 3), minidl.ones(2, 3), minidl.tensor([0.0, 1.0]))
@@ -154,9 +156,6 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise _linear_shape_error(x, weight, bias)
     if (x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype)) and not is_autocast_enabled():
         raise dtype_mismatch_error("linear", input=x, weight=weight, bias=bias)
-    if x.ndim != 2:
-        y = linear(x.reshape(-1, x.shape[-1]), weight, bias)
-        return y.reshape(*x.shape[:-1], weight.shape[0])
     return LinearFunction()(x, weight) if bias is None else LinearFunction()(x, weight, bias)
 
 

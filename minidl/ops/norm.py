@@ -64,6 +64,7 @@ class _Norm(Function):
     """Shared by batch and layer norm: inputs (x, [w], [b]); ``has`` says which affine parts are given."""
 
     kernel: str
+    fold: int | None = None  # layer norm: x is handed to the kernels as rows of this length
     axes: tuple[int, ...]  # the axes a statistic is taken over
     param_axes: tuple[int, ...]  # the axes dL/dw and dL/db sum over
     shape: tuple[int, ...]  # the shape w and b broadcast as, against x
@@ -82,7 +83,7 @@ class _Norm(Function):
         mean, rstd = self.saved_tensors[:2]
         fn = NormBackward(self, mean, rstd)
         gx, gw = fn(gy, x, w) if w is not None else (fn(gy, x), None)
-        gb = gy.sum(self.param_axes) if b is not None else None
+        gb = (gy.sum(self.param_axes) if self.param_axes else gy) if b is not None else None
         grads = (gx,) + ((gw,) if w is not None else ()) + ((gb,) if b is not None else ())
         return grads if len(grads) > 1 else gx
 
@@ -93,11 +94,16 @@ class NormBackward(FusedBackward):
 
     def __init__(self, op: _Norm, mean: Any, rstd: Any) -> None:
         self.kernel, self.axes, self.shape, self.eps = op.kernel, op.axes, op.shape, op.eps
+        self.fold = op.fold
         self.mean, self.rstd = mean, rstd  # the forward's statistics, read by the kernel
         self.wrt = (0, 1) if op.has_weight else (0,)
 
     def forward(self, gy, x, w=None):
+        shape = x.shape
+        if self.fold is not None:  # layer norm: the kernel works on rows
+            gy, x = gy.reshape(-1, self.fold), x.reshape(-1, self.fold)
         gx, gw, _ = getattr(self.backend, self.kernel)(gy, x, w, self.mean, self.rstd)
+        gx = gx.reshape(shape)
         return gx if w is None else (gx, gw)
 
     def composite(self, x, w=None):
@@ -119,17 +125,19 @@ class BatchNormFunction(_Norm):
 
 
 class LayerNormFunction(_Norm):
-    """Layer norm of the rows of x (rows, d), with optional w, b (d,)."""
+    """Layer norm over the last axis of x (*, d), with optional w, b (d,); the kernels see x as rows (rows, d),
+    folded on the arrays (the graph holds no reshape nodes)."""
     autocast = "float32_cuda"  # under minidl.amp.autocast (see minidl/amp/autocast.py)
 
     kernel = "layer_norm_backward"
-    axes, param_axes, shape = (1,), (0,), (1, -1)
+    axes, shape = (-1,), (-1,)
 
     def forward(self, x, *params):
         w, b = self._split(params)
-        y, mean, rstd = self.backend.layer_norm_forward(x, w, b, self.eps)
+        self.fold, self.param_axes = x.shape[-1], tuple(range(x.ndim - 1))
+        y, mean, rstd = self.backend.layer_norm_forward(x.reshape(-1, self.fold), w, b, self.eps)
         self.save_for_backward(mean, rstd)
-        return y
+        return y.reshape(x.shape)
 
 
 # --------------------------------------------------------------------------- functional API
@@ -187,9 +195,11 @@ def layer_norm(x: Tensor, normalized_shape: int | tuple[int, ...], weight: Tenso
     _affine("layer_norm", weight, shape, "weight")
     _affine("layer_norm", bias, shape, "bias")
     d = math.prod(shape)
-    params = [t.reshape(d) for t in (weight, bias) if t is not None]
-    y = LayerNormFunction(eps, weight is not None, bias is not None)(x.reshape(-1, d), *params)
-    return y.reshape(x.shape)
+    params = [t if t.shape == (d,) else t.reshape(d) for t in (weight, bias) if t is not None]
+    fn = LayerNormFunction(eps, weight is not None, bias is not None)
+    if k == 1:  # the common case: the op folds the leading axes itself
+        return fn(x, *params)
+    return fn(x.reshape(*x.shape[:x.ndim - k], d), *params).reshape(x.shape)
 
 
 def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
