@@ -69,7 +69,6 @@ def read_asv(results_dir: Path) -> tuple[str, list[dict]]:
         raise SystemExit(f"no asv results under {results_dir}: run `asv run --set-commit-hash ...` first")
     runs = [json.loads(p.read_text()) | {"_machine": p.parent.name} for p in files]
     machine = max(runs, key=lambda r: r["date"])["_machine"]
-    benchmarks = json.loads((results_dir / "benchmarks.json").read_text())
     out = []
     for run in sorted((r for r in runs if r["_machine"] == machine), key=lambda r: r["date"]):
         columns = run["result_columns"]
@@ -81,8 +80,7 @@ def read_asv(results_dir: Path) -> tuple[str, list[dict]]:
             combos = itertools.product(*[[ast.literal_eval(p) for p in ps] for ps in params]) if params else [()]
             values[name] = {combo: v for combo, v in zip(combos, result, strict=True)
                             if v is not None and not (isinstance(v, float) and math.isnan(v))}
-        out.append({"commit": run["commit_hash"], "date": run["date"], "values": values,
-                    "params": {n: benchmarks[n]["param_names"] for n in values if n in benchmarks}})
+        out.append({"commit": run["commit_hash"], "date": run["date"], "values": values})
     return machine, out
 
 
@@ -98,7 +96,7 @@ def kernel_families() -> dict[str, list[str]]:
     return families
 
 
-def backend_facts(names: list[str]) -> tuple[dict[str, str], dict[str, set[str]]]:
+def backend_facts() -> tuple[dict[str, str], dict[str, set[str]]]:
     """(why each backend that is not installed here is not, the kernels each installed one overrides)."""
     from minidl.backends import BackendUnavailableError, get_backend, known
     from minidl.testing.kernel_cases import overridden_kernels
@@ -197,7 +195,7 @@ def line_chart(title: str, commits: list[str], series: dict[str, list[float | No
 def kernel_section(latest: dict, backends: list[str], overrides: dict[str, set[str]], ceiling: float | None) -> str:
     times, gflops = latest["values"].get(KERNEL_TIME, {}), latest["values"].get(KERNEL_GFLOPS, {})
     peaks, jit = latest["values"].get(KERNEL_PEAK, {}), latest["values"].get(JIT, {})
-    sizes = sorted({size for _, _, size in times}, key=["small", "large"].index)
+    sizes = sorted({size for _, _, size in times}, key=lambda size: (size != "small", size != "large", size))
     others = [b for b in backends if b != REFERENCE]
     out = ["<h2>Kernels</h2><p>Time of one call after a warm-up call (asv <code>Kernels.time_kernel</code>); "
            "ratio = backend / NumPy reference (lower is better; <span class='slower'>highlighted</span>: a backend "
@@ -206,7 +204,10 @@ def kernel_section(latest: dict, backends: list[str], overrides: dict[str, set[s
                                                   f"{ceiling:.1f} GFLOP/s)" if ceiling else "") +
            "; peak MiB: the call's memory above the warmed-up baseline; first call: the Numba kernel's "
            "compilation (or cache load).</p>"]
-    for family, kernels in kernel_families().items():
+    families = kernel_families()
+    listed = {k for ks in families.values() for k in ks}
+    families["Not in the catalogue"] = sorted({k for k, _, _ in times} - listed)
+    for family, kernels in families.items():
         kernels = [k for k in kernels if any((k, b, s) in times for b in backends for s in sizes)]
         if not kernels:
             continue
@@ -300,7 +301,11 @@ def side_by_side_section(title: str, run: dict, torch_name: str) -> str:
     names = {**NAMES, "torch": torch_name}
     label = {f: names.get(f, f"minidl {f}") for f in frameworks}
     refs = list(dict.fromkeys(r for r in (REFERENCE, "torch", run.get("minidl")) if r in frameworks))
-    memory = run.get("memory") or {}
+    memory = {w: row["mib"] for w, row in (run.get("memory") or {}).items()}  # compare_torch: MiB per framework
+    for w, row in run["results"].items():  # gpu_workloads: peak bytes in each cell
+        peaks = {f: c["peak_bytes"] / 2**20 for f, c in row["frameworks"].items() if c and c.get("peak_bytes")}
+        if peaks:
+            memory[w] = peaks
     load = run.get("machine", {})
     out = [f"<h2>{html.escape(title)}</h2><p>{html.escape(run.get('date', ''))}, <code>"
            f"{html.escape(run.get('command', ''))}</code>" + (f"; load average {load['load_before']:.2f} before, "
@@ -324,6 +329,10 @@ def side_by_side_section(title: str, run: dict, torch_name: str) -> str:
         tds = [f"<td>{w}</td>"]
         for f in frameworks:
             c = cells.get(f)
+            error = (row["frameworks"].get(f) or {}).get("error")
+            if error:
+                tds.append(f'<td class="na" title="{html.escape(error)}">error: {html.escape(error[:40])}</td>')
+                continue
             tds.append(cell(f"{kind}|{w}|{f}", c and c["median"], c and f"{c['median']:.3g} {unit} "
                             f"[{min(c['round_medians']):.3g}-{max(c['round_medians']):.3g}]"))
         for r in refs:
@@ -336,7 +345,7 @@ def side_by_side_section(title: str, run: dict, torch_name: str) -> str:
                      f in cells and cells[f].get("first_step") is not None and f"{cells[f]['first_step']:.3g} {unit}")
                 for f in frameworks]
         if memory:
-            mib = (memory.get(w) or {}).get("mib", {})
+            mib = memory.get(w, {})
             tds += [cell(f"{kind}_peak|{w}|{f}", mib.get(f), mib.get(f) is not None and f"{mib[f]:.1f}")
                     for f in frameworks]
         out.append("<tr>" + "".join(tds) + "</tr>")
@@ -356,7 +365,7 @@ def build(results_dir: Path, out: Path, torch: Path | None = None, peers: Path |
     machine, runs = read_asv(results_dir)
     latest = runs[-1]
     tested = {p[1] for name in (KERNEL_TIME, STEP_TIME) for p in latest["values"].get(name, {})}
-    missing, overrides = backend_facts(sorted(tested))
+    missing, overrides = backend_facts()
     from minidl.backends import known
 
     backends = [b for b in known() if b in tested]
