@@ -51,11 +51,12 @@ def _class_names(obj: Any) -> str | list[str]:
 def save_checkpoint(path: str | Path, model: Any, optimizer: Any = None, scheduler: Any = None, *,
                     epoch: int | None = None, history: Any = None, loader: Any = None,
                     generators: dict[str, Generator] | None = None, callbacks: Sequence[Any] = (),
-                    **extra: Any) -> None:
+                    scaler: Any = None, **extra: Any) -> None:
     """Write everything needed to resume training to ``path`` (atomically, see ``minidl.io``).
 
     ``scheduler`` is one scheduler or a list of them; ``callbacks`` contribute their ``state_dict()``
-    (a ``ModelCheckpoint(save_best_only=True)`` its best value) under their ``state_key``.
+    (a ``ModelCheckpoint(save_best_only=True)`` its best value) under their ``state_key``; ``scaler``, a
+    ``minidl.amp.GradScaler``, its scale and growth tracker under ``"scaler"``.
     """
     state: dict[str, Any] = {"model": model.state_dict()}
     classes: dict[str, Any] = {"model": type(model).__name__}
@@ -64,6 +65,8 @@ def save_checkpoint(path: str | Path, model: Any, optimizer: Any = None, schedul
     if scheduler is not None:
         state["scheduler"] = [s.state_dict() for s in scheduler] if _many(scheduler) else scheduler.state_dict()
         classes["scheduler"] = _class_names(scheduler)
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
     if epoch is not None:
         state["epoch"] = int(epoch)
     if history is not None:
@@ -79,7 +82,7 @@ def save_checkpoint(path: str | Path, model: Any, optimizer: Any = None, schedul
 
 def load_checkpoint(path: str | Path, model: Any, optimizer: Any = None, scheduler: Any = None, *,
                     loader: Any = None, generators: dict[str, Generator] | None = None,
-                    callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+                    callbacks: Sequence[Any] = (), scaler: Any = None) -> dict[str, Any]:
     """Restore what ``save_checkpoint`` wrote into the given objects; returns the loaded dict (``["epoch"]``).
 
     All or nothing: everything is checked first, then assigned; on any mismatch (model keys or shapes, an
@@ -93,6 +96,10 @@ def load_checkpoint(path: str | Path, model: Any, optimizer: Any = None, schedul
                               f"(ModelCheckpoint(save_weights_only=True)) loads with "
                               f"model.load_state_dict(minidl.load(path))")
     loads = _checked_loads(path, state, optimizer, scheduler, _generators(loader, generators), callbacks)
+    if scaler is not None:  # a minidl.amp.GradScaler: its scale and growth tracker
+        saved = _entry(path, state, "scaler", "a GradScaler")
+        _rehearse(path, "scaler", scaler, copy.deepcopy(scaler).load_state_dict, saved)
+        loads.append((scaler.load_state_dict, saved))
     model.load_state_dict(state["model"])  # checks keys and shapes before writing: a failure changes nothing
     for load_into, saved in loads:  # each was rehearsed on a copy: none of them can fail now
         load_into(saved)

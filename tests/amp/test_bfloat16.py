@@ -39,7 +39,8 @@ def test_nan_stays_nan():
                                       ("float16", "bfloat16"), ("bfloat16", "bfloat16")])
 def test_promotion_equals_torch(a, b):
     want = torch.promote_types(getattr(torch, a), getattr(torch, b))
-    got = minidl.promote_types(getattr(minidl, a if a != "bool" else "bool_"), getattr(minidl, b if b != "bool" else "bool_"))
+    got = minidl.promote_types(getattr(minidl, a if a != "bool" else "bool_"),
+                               getattr(minidl, b if b != "bool" else "bool_"))
     assert str(got) == str(want).removeprefix("torch.")
     # and the binary ops follow it, as torch's do
     ta = torch.ones(3, dtype=getattr(torch, a)) + torch.ones(3, dtype=getattr(torch, b))
