@@ -3,7 +3,8 @@
 Every collective starts MPI's non-blocking version (``Iallreduce``, ``Ibcast``, ...). Without
 ``async_op`` it then waits (at most the group's timeout) and returns None; with ``async_op=True`` it
 returns a ``Work``: the tensors hold the result after ``work.wait()``. MPI has no average:
-``ReduceOp.AVG`` sums, then divides by the world size.
+``ReduceOp.AVG`` sums, then divides by the world size. A group of the ``nccl`` backend hands every call to
+``minidl/distributed/nccl.py`` (GPU tensors, the current CUDA stream).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from minidl.distributed.group import ReduceOp, Work, _Group, _group, mpi
+from minidl.distributed import nccl
+from minidl.distributed.group import _group
+from minidl.distributed.work import ReduceOp, Work, _Group, mpi
 from minidl.tensor import Tensor
 
 __all__ = ["all_gather", "all_gather_into_tensor", "all_reduce", "barrier", "broadcast", "gather", "reduce",
@@ -88,6 +91,8 @@ def _check_list(tensors: Sequence[Tensor], size: int, what: str, name: str) -> N
 def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None, async_op: bool = False) -> Work | None:
     """Combine ``tensor`` over all ranks with ``op``; every rank's ``tensor`` holds the result."""
     g = _group(group)
+    if g.backend == "nccl":
+        return nccl.all_reduce(g, tensor, op, async_op)
     buf, done = _inout(tensor, "all_reduce")
     mop, MPI = _mpi_op(op, buf.dtype, "all_reduce"), mpi()  # noqa: N806
 
@@ -102,6 +107,8 @@ def reduce(tensor: Tensor, dst: int = 0, op: ReduceOp = ReduceOp.SUM, group: Any
            async_op: bool = False) -> Work | None:
     """Combine ``tensor`` over all ranks into rank ``dst``'s ``tensor`` (the others keep theirs)."""
     g = _group(group)
+    if g.backend == "nccl":
+        return nccl.reduce(g, tensor, dst, op, async_op)
     buf, done = _inout(tensor, "reduce")
     mop, MPI = _mpi_op(op, buf.dtype, "reduce"), mpi()  # noqa: N806
     root = g.rank == dst
@@ -118,6 +125,8 @@ def reduce(tensor: Tensor, dst: int = 0, op: ReduceOp = ReduceOp.SUM, group: Any
 def broadcast(tensor: Tensor, src: int = 0, group: Any = None, async_op: bool = False) -> Work | None:
     """Copy rank ``src``'s ``tensor`` into every rank's ``tensor``."""
     g = _group(group)
+    if g.backend == "nccl":
+        return nccl.broadcast(g, tensor, src, async_op)
     buf, done = _inout(tensor, "broadcast")
     return _launch(g, "broadcast", async_op, lambda: g.comm.Ibcast(buf, root=src), done)
 
@@ -125,6 +134,8 @@ def broadcast(tensor: Tensor, src: int = 0, group: Any = None, async_op: bool = 
 def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None, async_op: bool = False) -> Work | None:
     """Every rank's ``tensor`` into ``tensor_list[rank]`` on every rank."""
     g = _group(group)
+    if g.backend == "nccl":
+        return nccl.all_gather(g, tensor_list, tensor, async_op)
     _check_list(tensor_list, g.size, "all_gather", "tensor_list")
     send = np.ascontiguousarray(_array(tensor, "all_gather"))
     recv = np.empty((g.size, *send.shape), dtype=send.dtype)
@@ -140,6 +151,8 @@ def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, group: A
                            async_op: bool = False) -> Work | None:
     """Every rank's ``input_tensor`` concatenated (or stacked) along dim 0 into ``output_tensor``."""
     g = _group(group)
+    if g.backend == "nccl":
+        return nccl.all_gather_into_tensor(g, output_tensor, input_tensor, async_op)
     send = np.ascontiguousarray(_array(input_tensor, "all_gather_into_tensor"))
     out, done = _inout(output_tensor, "all_gather_into_tensor")
     if out.size != g.size * send.size or out.dtype != send.dtype:
@@ -152,6 +165,8 @@ def gather(tensor: Tensor, gather_list: list[Tensor] | None = None, dst: int = 0
            async_op: bool = False) -> Work | None:
     """Every rank's ``tensor`` into ``gather_list[rank]`` on rank ``dst`` (the others pass no list)."""
     g = _group(group)
+    if g.backend == "nccl":
+        raise NotImplementedError("gather: NCCL has no gather; with the nccl backend use all_gather or broadcast")
     send = np.ascontiguousarray(_array(tensor, "gather"))
     root = g.rank == dst
     recv = None
@@ -173,6 +188,8 @@ def scatter(tensor: Tensor, scatter_list: list[Tensor] | None = None, src: int =
             async_op: bool = False) -> Work | None:
     """``scatter_list[rank]`` of rank ``src`` into every rank's ``tensor``."""
     g = _group(group)
+    if g.backend == "nccl":
+        raise NotImplementedError("scatter: NCCL has no scatter; with the nccl backend use all_gather or broadcast")
     buf, done = _inout(tensor, "scatter")
     send = None
     if g.rank == src:
@@ -189,6 +206,8 @@ def reduce_scatter(output: Tensor, input_list: list[Tensor], op: ReduceOp = Redu
                    async_op: bool = False) -> Work | None:
     """``input_list[r]`` combined over all ranks with ``op`` into rank r's ``output``."""
     g = _group(group)
+    if g.backend == "nccl":
+        return nccl.reduce_scatter(g, output, input_list, op, async_op)
     _check_list(input_list, g.size, "reduce_scatter", "input_list")
     out, done = _inout(output, "reduce_scatter")
     send = np.ascontiguousarray(np.stack([_array(t, "reduce_scatter") for t in input_list]), dtype=out.dtype)
@@ -201,6 +220,8 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp
                           async_op: bool = False) -> Work | None:
     """``input`` split along dim 0 into world-size parts; part r combined over all ranks into rank r's ``output``."""
     g = _group(group)
+    if g.backend == "nccl":
+        return nccl.reduce_scatter_tensor(g, output, input, op, async_op)
     out, done = _inout(output, "reduce_scatter_tensor")
     send = np.ascontiguousarray(_array(input, "reduce_scatter_tensor"))
     if send.size != g.size * out.size or send.dtype != out.dtype:
@@ -224,4 +245,6 @@ def _reduce_scatter_block(g: Any, send: np.ndarray, out: np.ndarray, done: Any, 
 def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Work | None:
     """Wait until every rank has reached this call."""
     g = _group(group)
+    if g.backend == "nccl":
+        return nccl.barrier(g, async_op)
     return _launch(g, "barrier", async_op, g.comm.Ibarrier, lambda: None)

@@ -17,29 +17,20 @@ and ``MPI_Finalize`` would wait for it, so after a timeout the process ends with
 
 from __future__ import annotations
 
-import atexit
 import datetime
 import enum
 import importlib.util
 import os
-import sys
-import time
-from collections.abc import Callable
 from typing import Any
+
+from minidl.distributed import nccl
+from minidl.distributed.work import DistBackendError, ReduceOp, Work, _Group, _seconds, mpi, wait_for
 
 __all__ = ["Backend", "DistBackendError", "ReduceOp", "Work", "default_pg_timeout", "destroy_process_group",
            "get_backend", "get_rank", "get_world_size", "init_process_group", "is_available", "is_initialized",
            "is_mpi_available", "is_nccl_available"]
 
-_INSTALL_HINT = ('the "mpi" backend needs mpi4py and an MPI library: pip install "minidl[dist]" '
-                 '(mpi4py + the mpich wheel, which also puts mpiexec next to python)')
-
-
 default_pg_timeout = datetime.timedelta(minutes=5)  # PyTorch's is 30 min (gloo); a hung job should fail sooner
-
-
-class DistBackendError(RuntimeError):
-    """A collective failed in the communication library: here, it did not complete within the timeout."""
 
 
 class Backend(enum.StrEnum):
@@ -49,97 +40,7 @@ class Backend(enum.StrEnum):
     NCCL = "nccl"
 
 
-class ReduceOp(enum.Enum):
-    """How ``all_reduce``, ``reduce`` and ``reduce_scatter`` combine the ranks' values."""
-
-    SUM = "sum"
-    AVG = "avg"
-    PRODUCT = "product"
-    MIN = "min"
-    MAX = "max"
-
-
-class Work:
-    """The handle of a collective started with ``async_op=True``: ``wait()`` blocks until it is done and
-    the result is in the tensors; ``is_completed()`` tests without blocking."""
-
-    def __init__(self, request: Any = None, finish: Callable[[], None] | None = None, what: str = "collective",
-                 group: _Group | None = None) -> None:
-        self._request, self._finish, self._done = request, finish, False
-        self._what, self._group = what, group
-
-    def is_completed(self) -> bool:
-        if not self._done and (self._request is None or self._request.Test()):
-            self._complete()
-        return self._done
-
-    def wait(self, timeout: datetime.timedelta | float | None = None) -> bool:
-        """Block until done; raise ``DistBackendError`` after ``timeout`` (the group's when None)."""
-        if not self._done:
-            if self._request is not None:
-                limit = _seconds(timeout) if timeout is not None else (
-                    self._group.timeout if self._group is not None else None)
-                wait_for(self._request, limit, self._what, self._group)
-            self._complete()
-        return True
-
-    def _complete(self) -> None:
-        self._request = None
-        if self._finish is not None:
-            finish, self._finish = self._finish, None
-            finish()
-        self._done = True
-
-
-class _Group:
-    def __init__(self, comm: Any, backend: str, timeout: float) -> None:
-        self.comm, self.backend, self.timeout = comm, backend, timeout
-        self.rank, self.size = comm.Get_rank(), comm.Get_size()
-
-
 _default: _Group | None = None
-_abort_registered = False
-
-
-def _seconds(timeout: datetime.timedelta | float) -> float:
-    seconds = timeout.total_seconds() if isinstance(timeout, datetime.timedelta) else float(timeout)
-    if not seconds > 0:
-        raise ValueError(f"minidl.distributed: timeout must be positive, got {timeout!r}")
-    return seconds
-
-
-def wait_for(request: Any, timeout: float | None, what: str, group: _Group | None = None) -> None:
-    """Poll ``request`` until it completes; after ``timeout`` seconds raise ``DistBackendError``.
-
-    Polling ``Test()`` without sleeping is what MPICH's own blocking wait does (it spins), and each
-    ``Test()`` also drives MPI's progress on the other outstanding requests (the DDP buckets).
-    """
-    if timeout is None:
-        request.Wait()
-        return
-    deadline = time.monotonic() + timeout
-    while not request.Test():
-        if time.monotonic() > deadline:
-            _abort_at_exit()
-            where = f"rank {group.rank} of {group.size}" if group is not None else "this rank"
-            raise DistBackendError(
-                f"minidl.distributed: {what} did not complete within the timeout of {timeout:g} s on {where}: "
-                f"another rank died, hangs, or did not call {what}. MPI cannot cancel a started collective, "
-                f"so this process calls MPI_Abort at exit (mpiexec then stops every rank)")
-
-
-def _abort_at_exit() -> None:
-    """After a timeout ``MPI_Finalize`` would wait forever for the pending collective: abort instead."""
-    global _abort_registered
-    if not _abort_registered:
-        _abort_registered = True
-
-        def abort() -> None:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            mpi().COMM_WORLD.Abort(1)
-
-        atexit.register(abort)
 
 
 def _env_int(name: str) -> int:
@@ -158,22 +59,13 @@ def is_mpi_available() -> bool:
 
 
 def is_nccl_available() -> bool:
-    """False in this version: the NCCL backend is not written yet."""
-    return False
+    """Whether CuPy with NCCL is installed (the ``nccl`` backend; a GPU is needed to use it)."""
+    return nccl.is_available()
 
 
 def is_available() -> bool:
     """Whether ``minidl.distributed`` can run here: some backend's package is installed."""
     return is_mpi_available()
-
-
-def mpi() -> Any:
-    """The ``mpi4py.MPI`` module, or an ImportError naming the extra to install."""
-    try:
-        from mpi4py import MPI
-    except ImportError as e:
-        raise ImportError(f"minidl.distributed: {_INSTALL_HINT} ({e})") from e
-    return MPI
 
 
 def init_process_group(backend: str | None = None, init_method: str | None = None, timeout: Any = None,
@@ -190,17 +82,15 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
     if _default is not None:
         raise RuntimeError("init_process_group: trying to initialize the default process group twice")
     name = str(backend or "mpi").lower()
-    if name == "nccl":
-        raise NotImplementedError('init_process_group: the "nccl" backend is not implemented yet; use "mpi"')
-    if name not in ("mpi", "cpu:mpi"):
-        raise ValueError(f'init_process_group: unknown backend {backend!r}; minidl has "mpi"')
+    if name not in ("mpi", "cpu:mpi", "nccl", "cuda:nccl"):
+        raise ValueError(f'init_process_group: unknown backend {backend!r}; minidl has "mpi" and "nccl"')
     if init_method not in (None, "env://"):
         raise ValueError(f"init_process_group: the mpi backend takes its ranks from mpiexec; init_method="
                          f"{init_method!r} is not supported")
     seconds = _seconds(default_pg_timeout if timeout is None else timeout)
     MPI = mpi()  # noqa: N806
     comm, request = MPI.COMM_WORLD.Idup()
-    group = _Group(comm, "mpi", seconds)
+    group = _Group(comm, "nccl" if "nccl" in name else "mpi", seconds)
     wait_for(request, seconds, "init_process_group", group)
     for what, given, env in (("world_size", world_size, "WORLD_SIZE"), ("rank", rank, "RANK")):
         actual = group.size if what == "world_size" else group.rank
@@ -211,6 +101,8 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
             group.comm.Free()
             raise ValueError(f"init_process_group: {source}={given} but mpiexec started this process with "
                              f"{what}={actual}")
+    if group.backend == "nccl":  # MPI carries NCCL's unique id (minidl/distributed/nccl.py)
+        group.nccl = nccl.create(group, device_id)
     _default = group
 
 
@@ -232,6 +124,8 @@ def destroy_process_group(group: Any = None) -> None:
     """Leave the default process group (MPI itself stays initialised until the process exits)."""
     global _default
     g = _group(group)
+    if g.nccl is not None:
+        g.nccl.destroy()
     g.comm.Free()
     _default = None
 
@@ -247,5 +141,5 @@ def get_world_size(group: Any = None) -> int:
 
 
 def get_backend(group: Any = None) -> str:
-    """The group's backend name (``"mpi"``)."""
+    """The group's backend name (``"mpi"`` or ``"nccl"``)."""
     return _group(group).backend

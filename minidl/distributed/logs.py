@@ -15,6 +15,7 @@ import numpy as np
 
 from minidl.backends import get_backend
 from minidl.distributed.collectives import all_reduce
+from minidl.distributed.group import get_backend as get_backend_name
 from minidl.distributed.group import get_rank, get_world_size, is_initialized
 from minidl.tensor import Tensor
 
@@ -38,6 +39,9 @@ def average_logs(logs: dict[str, float], count: int) -> dict[str, float]:
     keys = list(logs)
     values = np.array([0.0 if count == 0 or math.isnan(logs[k]) else logs[k] * count for k in keys] + [count],
                       dtype=np.float64)
-    all_reduce(Tensor(values, backend=get_backend("numpy")))  # a host buffer, whatever the model's backend
+    # a host buffer for mpi, a device buffer for nccl (which only reduces GPU memory)
+    t = Tensor(values, backend=get_backend("cupy" if get_backend_name() == "nccl" else "numpy"))
+    all_reduce(t)
+    values = np.array(t.tolist())
     total = values[-1]
     return {k: float(values[i] / total) if total else math.nan for i, k in enumerate(keys)}

@@ -45,6 +45,20 @@ def test_collectives_on_every_cpu_backend_and_ddp_match_one_process(n):
     assert f"collectives ran on {backends}" in out
 
 
+@pytest.mark.parametrize("n", [2, 3])
+def test_nccl_backend_calls_match_cupys_signatures_on_the_current_stream(n):
+    """The nccl backend under a stand-in cupy (tests/distributed/nccl_worker.py): unique id broadcast over MPI,
+    every NCCL call checked against cupy's wrapper signature and the current stream, and done over MPI so
+    the collectives' results are checked as well; GPU-tensor, contiguity, dtype and gather errors."""
+    if not MPIEXEC.exists() or not dist.is_mpi_available():
+        pytest.skip('no mpiexec next to python: pip install "minidl[dist]"')
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "NUMBA_THREADING_LAYER": "workqueue"}
+    proc = subprocess.run([str(MPIEXEC), "-n", str(n), sys.executable, str(WORKER.with_name("nccl_worker.py"))],
+                          env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    assert f"ok nccl on {n} ranks: 19 calls checked" in proc.stdout
+
+
 def test_broadcast_buffers_sends_rank0_running_stats_before_forward():
     """A BatchNorm running_mean drifted on rank 1 is replaced by rank 0's before forward (and kept when
     broadcast_buffers=False)."""

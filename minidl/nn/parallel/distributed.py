@@ -154,13 +154,14 @@ class DistributedDataParallel(Module):
     def _contribute(self, p: Any, grad: Any, like: Tensor) -> np.ndarray:
         """Put p's share into its bucket (launching the bucket's all-reduce when it is full); the view."""
         b = self._bucket_of[id(p)]
+        xp = like.backend.xp  # numpy, or cupy under the nccl backend
         if b.ready == 0:
-            b.buffer = np.empty(b.size, dtype=b.dtype)
+            b.buffer = xp.empty(b.size, dtype=b.dtype)
         lo, hi = b.offsets[id(p)]
         view = b.buffer[lo:hi].reshape(p.array.shape)
         # what .grad would hold after this backward (an earlier no_sync backward's sum included), pre-divided
         contribution = grad if p.grad is None else p.grad.array + grad
-        np.divide(contribution, dist.get_world_size(self.process_group), out=view)
+        xp.divide(contribution, dist.get_world_size(self.process_group), out=view)
         b.ready += 1
         if b.ready == len(b.params):
             b.work = dist.all_reduce(Tensor._wrap(b.buffer, like.backend, False), group=self.process_group,
@@ -170,10 +171,11 @@ class DistributedDataParallel(Module):
     def _mark_unused_ready(self, like: Tensor) -> None:
         """find_unused_parameters: fill the slots of the parameters this forward did not use, and start the
         all-reduce of the "used here" flags."""
+        xp = like.backend.xp
         for p in self._unused:
-            self._contribute(p, np.zeros_like(p.array), like)
+            self._contribute(p, xp.zeros_like(p.array), like)
         unused = {id(p) for p in self._unused}
-        flags = np.array([id(p) not in unused for p in self._params], dtype=np.int32)
+        flags = xp.array([id(p) not in unused for p in self._params], dtype=np.int32)
         self._used_flags = flags, dist.all_reduce(Tensor._wrap(flags, like.backend, False),
                                                   group=self.process_group, async_op=True)
 
@@ -183,7 +185,7 @@ class DistributedDataParallel(Module):
         if self._used_flags is not None:
             flags, work = self._used_flags
             work.wait()
-            for p, used_somewhere in zip(self._params, flags, strict=True):
+            for p, used_somewhere in zip(self._params, flags.tolist(), strict=True):
                 if used_somewhere and id(p) not in self._arrived:  # unused here, used on another rank
                     b = self._bucket_of[id(p)]
                     lo, hi = b.offsets[id(p)]
