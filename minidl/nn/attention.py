@@ -98,16 +98,20 @@ class MultiheadAttention(Module):
 
     # ------------------------------------------------------------------ pieces
     def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """q, k, v = the input projections; self-attention (query is key is value) is one matmul."""
+        """q, k, v (N, H, T, d) from the input projections. Self-attention (query is key is value) is one
+        matmul into (N, T, 3E), read as (N, T, 3H, d), heads brought forward and split in three: four graph
+        nodes instead of ten (a split, then a reshape and a permute per tensor)."""
         E, b = self.embed_dim, self.in_proj_bias
+        if self._qkv_same_embed_dim and query is key and key is value:
+            N, T = query.shape[0], query.shape[1]
+            qkv = linear(query, self.in_proj_weight, b).reshape(N, T, 3 * self.num_heads, self.head_dim)
+            return split(qkv.permute(0, 2, 1, 3), self.num_heads, 1)
         bq, bk, bv = (None, None, None) if b is None else split(b, E)
         if self._qkv_same_embed_dim:
-            if query is key and key is value:
-                return split(linear(query, self.in_proj_weight, b), E, -1)
             wq, wk, wv = split(self.in_proj_weight, E)
         else:
             wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
-        return linear(query, wq, bq), linear(key, wk, bk), linear(value, wv, bv)
+        return tuple(self._heads(linear(x, w, b)) for x, w, b in ((query, wq, bq), (key, wk, bk), (value, wv, bv)))
 
     def _heads(self, x: Tensor) -> Tensor:
         """(N, T, E) -> (N, H, T, d)."""
@@ -158,7 +162,7 @@ class MultiheadAttention(Module):
         if key.shape[:2] != (N, S) or value.shape[:2] != (N, S):
             raise shape_error("MultiheadAttention", query.shape, key.shape, value.shape,
                               expected="one batch size, and key and value of one length")
-        q, k, v = (self._heads(x) for x in self._project(query, key, value))
+        q, k, v = self._project(query, key, value)
         mask = self._mask(attn_mask, key_padding_mask, q, N, L, S)
         p_drop = self.dropout if self.training else 0.0
         weights = None
