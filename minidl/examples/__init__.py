@@ -15,6 +15,7 @@ EXAMPLES: dict[str, str] = {
     "regression": "Dense regression on scikit-learn's diabetes data beside closed-form least squares",
     "transfer": "Transfer learning: a pretrained CNN backbone, frozen, with a new sigmoid head",
     "mnist1d": "The MNIST-1D results table (logistic regression, MLP, CNN, GRU) beside the paper's",
+    "compress": "The MNIST CNN made smaller: pruning, int8 static/dynamic quantization and QAT, measured",
 }
 
 
