@@ -83,7 +83,7 @@ def test_quantized_state_dict_saves_safely_and_loads(tmp_path):
     _, q = static_int8(small_cnn(), [images()])
     state = q.state_dict()
     assert state["7.int_weight"].dtype == np.int8 and state["7.weight_scale"].shape == (3,)
-    path = tmp_path / "int8.safetensors"
+    path = tmp_path / "int8.pt"
     minidl.save(state, path)
     loaded = minidl.load(path)
     assert loaded["1.int_weight"].dtype == np.int8
