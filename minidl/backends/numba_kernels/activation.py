@@ -34,13 +34,14 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 @njit(inline="always", error_model="numpy")
 def erf32(x):
-    """erf of a float32 scalar by the reference's rational approximation (no branch: clamps are selects)."""
-    x = x if x < np.float32(4.0) else np.float32(4.0)
-    x = x if x > np.float32(-4.0) else np.float32(-4.0)
-    x2 = x * x
+    """erf of a float32 scalar by the reference's rational approximation (no branch: clamps are selects;
+    a NaN would be clamped to 4, so it is selected back at the end)."""
+    c = x if x < np.float32(4.0) else np.float32(4.0)
+    c = c if c > np.float32(-4.0) else np.float32(-4.0)
+    x2 = c * c
     p = (((((P0 * x2 + P1) * x2 + P2) * x2 + P3) * x2 + P4) * x2 + P5) * x2 + P6
     q = (((Q0 * x2 + Q1) * x2 + Q2) * x2 + Q3) * x2 + Q4
-    return x * p / q
+    return c * p / q if x == x else x
 
 
 def fast_erf(x):
