@@ -42,6 +42,24 @@ def is_floating_point(dtype: object) -> builtins.bool:
     return dtype.kind == "f" or dtype == BFLOAT16
 
 
+def dtype_to_str(dtype: object) -> str:
+    """A dtype as checkpoints record it: NumPy's ``dtype.str`` ("<f4"), or "bfloat16" (whose ``str`` is "|V2",
+    raw 2-byte records that would load as such)."""
+    dtype = np.dtype(dtype)
+    return "bfloat16" if dtype == BFLOAT16 else dtype.str
+
+
+def dtype_from_str(name: str) -> np.dtype:
+    """The inverse of ``dtype_to_str``."""
+    return BFLOAT16 if name == "bfloat16" else np.dtype(name)
+
+
+def storage_dtype(dtype: object) -> np.dtype:
+    """The dtype a .npy file holds ``dtype``'s bytes as: uint16 for bfloat16 (NumPy's format has no bfloat16)."""
+    dtype = np.dtype(dtype)
+    return np.dtype("<u2") if dtype == BFLOAT16 else dtype
+
+
 def promote_types(a: object, b: object) -> np.dtype:
     """PyTorch's ``torch.promote_types`` for two dtypes: NumPy's, except for bfloat16.
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from minidl.backends import Backend, get_backend
 from minidl.device import backend_for, is_device_like
+from minidl.dtypes import dtype_from_str, storage_dtype
 from minidl.io.format import FORMAT_NAME, FORMAT_VERSION, HEADER, MAX_HEADER_BYTES, CheckpointError, FileLike, sha256
 from minidl.io.tree import Decoder
 
@@ -185,7 +186,7 @@ class _Archive:
                              f"{sorted(arrays)}")
         for name, meta in arrays.items():
             try:
-                dtype = np.dtype(meta["dtype"])
+                dtype = dtype_from_str(meta["dtype"])
                 shape = meta["shape"]
                 ok = isinstance(shape, list) and isinstance(meta["sha256"], str) and all(
                     isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
@@ -221,7 +222,7 @@ class _Archive:
         if dtype.hasobject:
             raise self.error(f"refused member {member_name!r}: it holds pickled Python objects, which minidl "
                              f"never loads")
-        if list(shape) != meta["shape"] or dtype.str != np.dtype(meta["dtype"]).str:
+        if list(shape) != meta["shape"] or dtype.str != storage_dtype(dtype_from_str(meta["dtype"])).str:
             raise self.error(f"array {member_name!r} has shape {shape} and dtype {dtype.str} but the header says "
                              f"{tuple(meta['shape'])} and {meta['dtype']}")
         expected = math.prod(shape) * dtype.itemsize
@@ -241,7 +242,7 @@ class _Archive:
         if member.read(1):  # also makes zipfile check the member's CRC-32
             raise self.error(f"member {member_name!r} has bytes after its data")
         if expected == 0:
-            return np.empty(shape, dtype)
-        array = np.frombuffer(buffer, dtype=dtype)
+            return np.empty(shape, dtype_from_str(meta["dtype"]))
+        array = np.frombuffer(buffer, dtype=dtype_from_str(meta["dtype"]))  # bfloat16 is stored as uint16
         return array.reshape(shape[::-1]).transpose() if fortran_order else array.reshape(shape)
 

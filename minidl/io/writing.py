@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from minidl.dtypes import dtype_to_str, storage_dtype
 from minidl.io.format import FORMAT_NAME, HEADER, MAX_HEADER_BYTES, CheckpointError, FileLike, contiguous, sha256
 from minidl.io.tree import Encoder
 
@@ -42,7 +43,7 @@ def save(obj: Any, f: FileLike) -> None:
         "format_version": encoder.version,
         "minidl_version": __version__,
         "tree": tree,
-        "arrays": {name: {"shape": list(a.shape), "dtype": a.dtype.str, "sha256": sha256(a)}
+        "arrays": {name: {"shape": list(a.shape), "dtype": dtype_to_str(a.dtype), "sha256": sha256(a)}
                    for name, a in encoder.arrays.items()},
     }
     header_bytes = json.dumps(header, allow_nan=False).encode()
@@ -155,7 +156,7 @@ def _write_npz(f: Any, header_bytes: bytes, arrays: dict[str, np.ndarray]) -> No
 
 def _write_array(zf: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
     with zf.open(name + ".npy", mode="w", force_zip64=True) as member:
-        np.lib.format.write_array(member, contiguous(array), allow_pickle=False)
+        np.lib.format.write_array(member, contiguous(array).view(storage_dtype(array.dtype)), allow_pickle=False)
 
 
 def _fsync_dir(folder: Path) -> None:

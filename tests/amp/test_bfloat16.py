@@ -119,3 +119,16 @@ def test_gradients_of_a_bfloat16_layer(backend):
     torch.nn.functional.linear(torch.from_numpy(x.astype(np.float32)).bfloat16(), tw).float().square().sum().backward()
     assert mw.grad.dtype == minidl.bfloat16
     np.testing.assert_allclose(mw.grad.float().numpy(), tw.grad.float().numpy(), rtol=2 ** -6, atol=2 ** -5)
+
+
+def test_checkpoint_keeps_bfloat16(tmp_path):
+    """A bfloat16 model saves and loads bit for bit as bfloat16 (NumPy's .npy has no bfloat16: stored as uint16)."""
+    layer = minidl.nn.Linear(4, 3).bfloat16()
+    minidl.save(layer.state_dict(), tmp_path / "w.npz")
+    loaded = minidl.load(tmp_path / "w.npz")
+    for name, t in layer.state_dict().items():
+        assert loaded[name].dtype == minidl.bfloat16
+        np.testing.assert_array_equal(loaded[name].array.view(np.uint16), t.array.view(np.uint16))
+    fresh = minidl.nn.Linear(4, 3).bfloat16()
+    fresh.load_state_dict(loaded)
+    np.testing.assert_array_equal(fresh.weight.float().detach().numpy(), layer.weight.float().detach().numpy())
