@@ -22,6 +22,7 @@ against sparsity (matplotlib).
 from __future__ import annotations
 
 import copy
+import math
 import os
 import statistics
 import tempfile
@@ -33,7 +34,7 @@ import minidl.nn as nn
 from minidl import optim
 from minidl import quantization as mq
 from minidl.data import DataLoader, load_mnist
-from minidl.examples.common import parser
+from minidl.examples.common import Budget, parser
 from minidl.examples.mnist_cnn import build_model, to_dataset
 from minidl.nn.utils import prune
 from minidl.threads import describe_threads
@@ -62,18 +63,11 @@ def inference_ms(model: nn.Module, x: minidl.Tensor, repeats: int) -> tuple[floa
 
 
 def train_steps(model: nn.Module, loader: DataLoader, steps: int, lr: float) -> None:
-    """``steps`` Adam steps of cross-entropy (fine-tuning; pruning masks and fake-quantizers stay on)."""
+    """``steps`` Adam steps of cross-entropy through ``fit`` (fine-tuning; pruning masks and fake-quantizers
+    stay on)."""
     optimizer = optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    model.train()
-    done = 0
-    while done < steps:
-        for x, y in loader:
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(x), y).backward()
-            optimizer.step()
-            done += 1
-            if done == steps:
-                break
+    fit(model, nn.CrossEntropyLoss(), optimizer, loader, math.ceil(steps / len(loader)), callbacks=[Budget(steps)],
+        verbose=False)
 
 
 def with_stubs(model: nn.Module) -> nn.Sequential:
