@@ -119,3 +119,18 @@ def test_create_graph_gradients_stay_in_the_graph_and_match_torch(backend):
         (g,) = lib.autograd.grad(y, xx, create_graph=True)
         g.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)  # d/dx sum(3x^2) = 6x
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_product_with_a_constant_computes_only_the_gradient_that_is_needed(backend):
+    x, tx = _pair(np.array([1.0, -2.0, 0.5]), backend)
+    c0 = np.array([3.0, 0.25, -1.0])
+    for name, fn in (("Mul", lambda u, v: u * v), ("Div", lambda u, v: u / v), ("Sub", lambda u, v: u - v)):
+        x.grad = tx.grad = None
+        with profiler.profile() as prof:
+            fn(x, minidl.tensor(c0, backend=backend)).sum().backward()
+        fn(tx, torch.tensor(c0)).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-15)
+        inside = [e.name for e in prof.events() if e.kind == "op" and e.phase == "backward"]
+        expected = {"Mul": ["Mul"], "Div": ["Div"], "Sub": []}[name]  # the constant's gradient is never made
+        assert [n for n in inside if n in ("Mul", "Div", "Neg")] == expected, inside

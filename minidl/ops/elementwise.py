@@ -69,7 +69,7 @@ class Sub(_Binary):
         return a - b
 
     def backward(self, gy):
-        return gy, -gy
+        return gy, (-gy if self.inputs[1].requires_grad else None)
 
 
 class Mul(_Binary):
@@ -80,8 +80,8 @@ class Mul(_Binary):
         return a * b
 
     def backward(self, gy):
-        a, b = self.inputs
-        return gy * b, gy * a
+        a, b = self.inputs  # a product with a constant (x * mask, loss * scale) computes one gradient, not two
+        return (gy * b if a.requires_grad else None), (gy * a if b.requires_grad else None)
 
 
 class Div(_Binary):
@@ -94,7 +94,7 @@ class Div(_Binary):
     def backward(self, gy):
         a, b = self.inputs
         ga = gy / b
-        return ga, -ga * a / b
+        return (ga if a.requires_grad else None), (-ga * a / b if b.requires_grad else None)
 
 
 class Pow(_Binary):
