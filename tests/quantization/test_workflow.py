@@ -175,3 +175,23 @@ def test_prepare_needs_a_qconfig():
         mq.prepare(small_cnn())
     with pytest.raises(RuntimeError, match="no activation_post_process"):
         nnq.Linear.from_float(nn.Linear(2, 2))
+
+
+def test_unfused_relu_and_the_api_page_example_run(tmp_path, monkeypatch):
+    """docs/api/quantization.md's example (an unfused ReLU after QAT included) runs as written."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "api" / "quantization.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for code in blocks:
+        exec(compile(code, "docs/api/quantization.md", "exec"), namespace)
+    assert isinstance(namespace["int8_model"][2], nnq.ReLU)
+    x = namespace["calibration_batches"][1]
+    with minidl.no_grad():
+        want = namespace["float_model"](x).numpy()
+    got = namespace["static"](x).numpy()
+    assert np.abs(got - want).max() < 0.05 * np.abs(want).max() + 0.02

@@ -219,6 +219,10 @@ class DeQuantize(Module):
 class ReLU(Module):
     """max(q, z) on a QTensor: the integer z is the real 0, so ReLU needs no arithmetic."""
 
+    @classmethod
+    def from_float(cls, mod: Module) -> ReLU:
+        return cls()
+
     def forward(self, x: QTensor) -> QTensor:
         _check_q(x, "quantized ReLU")
         return QTensor(x.backend.xp.maximum(x.array, np.uint8(x.zero_point)), x.scale, x.zero_point, quint8, x.backend)
