@@ -81,6 +81,8 @@ class _Norm(Function):
         x, *params = self.inputs
         w, b = self._split(tuple(params))
         mean, rstd = self.saved_tensors[:2]
+        if w is not None and b is not None:  # the kernel sums dL/db as well: one node for the three
+            return NormBackward(self, mean, rstd, with_bias=True)(gy, x, w, b)
         fn = NormBackward(self, mean, rstd)
         gx, gw = fn(gy, x, w) if w is not None else (fn(gy, x), None)
         gb = (gy.sum(self.param_axes) if self.param_axes else gy) if b is not None else None
@@ -89,25 +91,28 @@ class _Norm(Function):
 
 
 class NormBackward(FusedBackward):
-    """(dL/dx, dL/dw) of batch or layer norm from gy, x, [w] by the fused kernel (module docstring);
-    its own gradient is the second derivative of ``_normalize``."""
+    """(dL/dx, dL/dw[, dL/db]) of batch or layer norm from gy, x, [w[, b]] by the fused kernel (module
+    docstring); its own gradient is the second derivative of ``_normalize`` (plus b)."""
 
-    def __init__(self, op: _Norm, mean: Any, rstd: Any) -> None:
+    def __init__(self, op: _Norm, mean: Any, rstd: Any, with_bias: bool = False) -> None:
         self.kernel, self.axes, self.shape, self.eps = op.kernel, op.axes, op.shape, op.eps
         self.fold = op.fold
         self.mean, self.rstd = mean, rstd  # the forward's statistics, read by the kernel
-        self.wrt = (0, 1) if op.has_weight else (0,)
+        self.wrt = (0, 1, 2) if with_bias else (0, 1) if op.has_weight else (0,)
 
-    def forward(self, gy, x, w=None):
+    def forward(self, gy, x, w=None, b=None):
         shape = x.shape
         if self.fold is not None:  # layer norm: the kernel works on rows
             gy, x = gy.reshape(-1, self.fold), x.reshape(-1, self.fold)
-        gx, gw, _ = getattr(self.backend, self.kernel)(gy, x, w, self.mean, self.rstd)
+        gx, gw, gb = getattr(self.backend, self.kernel)(gy, x, w, self.mean, self.rstd)
         gx = gx.reshape(shape)
+        if b is not None:
+            return gx, gw, gb
         return gx if w is None else (gx, gw)
 
-    def composite(self, x, w=None):
-        return _normalize(x, w, self.axes, self.shape, self.eps)
+    def composite(self, x, w=None, b=None):
+        y = _normalize(x, w, self.axes, self.shape, self.eps)
+        return y if b is None else y + b.reshape(self.shape)
 
 
 class BatchNormFunction(_Norm):
