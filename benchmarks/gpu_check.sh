@@ -11,8 +11,8 @@
 # --resume DIR first copies a previous OUT (its .done markers, logs and results) into OUT.
 #
 # Stages and their time budgets (seconds; each stage is killed at its budget, and the whole run stops
-# starting stages at GPU_CHECK_TOTAL_S, default 480 = 8 minutes). BUDGET_<STAGE>=N overrides one.
-#   install    150  venv in .cache/gpu-venv; pip install -e ".[cupy,cuda,test]" "numba-cuda[cu12]" torch==2.13.0
+# starting stages at GPU_CHECK_TOTAL_S, default 500 = 8 min 20 s). BUDGET_<STAGE>=N overrides one.
+#   install    150  venv in .cache/gpu-venv; pip install -e ".[cupy,cuda,test,dist]" "numba-cuda[cu12]" torch==2.13.0
 #                   (a CUDA build from PyPI); cupy-cuda12x[ctk] only if CuPy cannot compile a kernel
 #   env         15  nvidia-smi, CuPy's and Numba's view of the device, torch.cuda, pip freeze
 #   selftest    45  python -m minidl.testing.gpu_selftest --backend cupy, then --backend numba-cuda
@@ -21,6 +21,8 @@
 #   workloads   60  benchmarks/gpu_workloads.py: W1-W5 on cupy, numba-cuda, PyTorch CUDA, a process each
 #   attention   30  benchmarks/gpu_attention.py: flash attention vs torch SDPA at seq 1k, 2k, 4k, 8k
 #   mnist       45  python -m minidl.examples mnist_cnn --backend cupy (the main job; it has no --device flag)
+#   nccl        20  mpiexec -n 1 benchmarks/distributed_nccl_check.py: the nccl backend's collectives, a DDP
+#                   step and a 64 MB all_reduce on cupy tensors (the dry run: the stand-in CuPy test, 2 ranks)
 #
 # --dry-run: prints every command it would run on the GPU, installs nothing, uses this checkout's .venv,
 # and runs the CPU-possible parts at tiny sizes with NUMBA_ENABLE_CUDASIM=1 (numba-cuda in the simulator,
@@ -33,10 +35,10 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
-STAGES=(install env selftest tests smoke workloads attention mnist)
+STAGES=(install env selftest tests smoke workloads attention mnist nccl)
 declare -A BUDGET=([install]=150 [env]=15 [selftest]=45 [tests]=100 [smoke]=35 [workloads]=60 [attention]=30
-                   [mnist]=45)
-TOTAL_S=${GPU_CHECK_TOTAL_S:-480}
+                   [mnist]=45 [nccl]=20)
+TOTAL_S=${GPU_CHECK_TOTAL_S:-500}
 # .cache/ is git-ignored. WORK holds only what travels to the GPU machine (mnist.tar.gz): carry it.
 WORK=${GPU_CHECK_WORK:-$ROOT/.cache/gpu-check}
 VENV=${GPU_CHECK_VENV:-$ROOT/.cache/gpu-venv}  # never inside WORK: it would travel too
@@ -114,7 +116,7 @@ gpu() {
 stage_install() {
     if ((DRY)); then
         say "[dry-run] would create $VENV with python3 -m venv (python >= 3.11), then:"
-        say "[dry-run] would run: pip install -e .[cupy,cuda,test] numba-cuda[cu12] torch==2.13.0"
+        say "[dry-run] would run: pip install -e .[cupy,cuda,test,dist] numba-cuda[cu12] torch==2.13.0"
         say "[dry-run] would check torch.version.cuda (reinstall torch==2.13.0 from PyPI alone if it is a CPU build)"
         say "[dry-run] would check a CuPy kernel compiles (else pip install cupy-cuda12x[ctk])"
         say "[dry-run] using $PY instead"
@@ -137,7 +139,7 @@ stage_install() {
             tb "$base" -m venv "$VENV" || return 1
         fi
     fi
-    tb "$PY" -m pip install -e ".[cupy,cuda,test]" "numba-cuda[cu12]" "torch==2.13.0" || return 1
+    tb "$PY" -m pip install -e ".[cupy,cuda,test,dist]" "numba-cuda[cu12]" "torch==2.13.0" || return 1
     if ! tb "$PY" -c "import torch, sys; print('torch', torch.__version__, 'cuda', torch.version.cuda); \
 sys.exit(torch.version.cuda is None)"; then
         say "torch is a CPU build (a local wheel or find-links): reinstalling torch==2.13.0 from PyPI alone"
@@ -260,6 +262,17 @@ stage_mnist() {
     tb env MINIDL_DATA="$data" "$PY" -m minidl.examples mnist_cnn --backend cupy
 }
 
+stage_nccl() {  # the mpiexec of the dist extra, next to the venv's python (never another MPI's launcher)
+    local mpiexec
+    mpiexec=$(dirname "$PY")/mpiexec
+    if ((DRY)); then
+        gpu "$mpiexec" -n 1 "$PY" benchmarks/distributed_nccl_check.py
+        tb "$mpiexec" -n 2 "$PY" tests/distributed/nccl_worker.py
+        return
+    fi
+    tb "$mpiexec" -n 1 "$PY" benchmarks/distributed_nccl_check.py
+}
+
 # ------------------------------------------------------------------------------------------------ summary
 key_lines() {  # the lines of a stage's log worth reading first
     local log=$OUT/$1.log
@@ -272,6 +285,7 @@ key_lines() {  # the lines of a stage's log worth reading first
         smoke) grep -E '^(checks|  FAIL|\||no CUDA)' "$log" | cut -c1-200 | head -n 60 ;;
         workloads|attention) grep -E '^(\||round|cupy|numba-cuda|torch|.*device:)' "$log" | cut -c1-300 ;;
         mnist) grep -E '^(backend|MNIST|test accuracy|Traceback|[A-Za-z]+Error)' "$log" | tail -n 6 ;;
+        nccl) grep -E '^(\{|ok nccl|Traceback|[A-Za-z]+Error)' "$log" | tail -n 6 ;;
     esac
     grep -E '^\(timed out' "$log" | head -n 1
 }
