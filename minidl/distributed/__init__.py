@@ -16,7 +16,9 @@ Start the ranks with ``mpiexec -n N python train.py`` or with minidl's launcher
 ``python -m minidl.distributed.run -n N train.py`` (torchrun's role: it also sets ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR``... and turns an uncaught exception on one rank into the end of the job).
 A collective that does not complete within ``init_process_group(timeout=...)`` raises
-``DistBackendError``. Not here: ``new_group``.
+``DistBackendError``. ``init_process_group("nccl")`` runs the same collectives on GPU tensors (the cupy
+backend) through ``cupy.cuda.nccl``, on the current CUDA stream (``minidl/distributed/nccl.py``).
+Not here: ``new_group``.
 """
 
 from minidl.distributed.collectives import (

@@ -161,3 +161,17 @@ def test_a_dead_or_hung_rank_makes_the_job_fail_within_the_timeout(tmp_path, mod
     else:
         assert "signal 9" in (out + err) or "KILLED" in (out + err)
         assert elapsed < 60
+
+
+def test_init_process_group_checks_rank_and_world_size_variables_against_mpi(tmp_path):
+    """A stale RANK / WORLD_SIZE in the environment (not what mpiexec started) is an error naming it."""
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    if not mpiexec.exists() or not dist.is_mpi_available():
+        pytest.skip('no mpiexec next to python: pip install "minidl[dist]"')
+    for var, value in (("RANK", "7"), ("WORLD_SIZE", "4")):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", var: value}
+        proc = subprocess.run([str(mpiexec), "-n", "2", sys.executable, str(SCRIPT), "ok", str(tmp_path)], env=env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0
+        assert f"init_process_group: the environment variable {var}={value} but mpiexec started this process" in \
+            proc.stderr, proc.stderr[-2000:]
