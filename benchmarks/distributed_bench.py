@@ -73,7 +73,7 @@ def worker_ddp(repeat: int, steps: int) -> dict:
     per = 64 // p
     rng = np.random.default_rng(dist.get_rank())
     with minidl.use_backend("numba" if "numba" in minidl.available_backends() else "numpy"):
-        model = DistributedDataParallel(build_model())
+        model = DistributedDataParallel(build_model(), bucket_cap_mb=float(os.environ.get("BUCKET_CAP_MB", 25)))
         x = minidl.tensor(rng.random((per, 1, 28, 28), dtype=np.float32))
         y = minidl.tensor(rng.integers(0, 10, per))
     opt = minidl.optim.Adam(model.parameters(), lr=1e-3)
@@ -104,9 +104,10 @@ def worker_ddp(repeat: int, steps: int) -> dict:
     return {"ranks": p, "per_rank_batch": per, **{f"{k}_s": v for k, v in out.items()}}
 
 
-def run(kind: str, ranks: int, repeat: int) -> object:
+def run(kind: str, ranks: int, repeat: int, bucket_cap_mb: float = 25.0) -> object:
     mpiexec = Path(sys.executable).parent / "mpiexec"
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1",
+    env = {**os.environ, "BUCKET_CAP_MB": str(bucket_cap_mb), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "NUMBA_NUM_THREADS": "1",
            "MINIDL_NUM_THREADS": "1", "NUMBA_THREADING_LAYER": "workqueue"}
     out = subprocess.run([str(mpiexec), "-n", str(ranks), sys.executable, str(HERE), "--worker", kind,
                           "--repeat", str(repeat)], env=env, capture_output=True, text=True, check=False)
@@ -124,6 +125,7 @@ def main() -> None:
     ap.add_argument("--ranks", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--bucket-cap-mb", type=float, default=25.0, help="DDP's bucket size for the step timing")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -143,8 +145,8 @@ def main() -> None:
         med, med_raw = float(np.median(m)), float(np.median(raw))
         print(f"{r['bytes']:>10} {fmt_time(med)} [{fmt_time(m[0])} -{fmt_time(m[-1])}] {fmt_time(med_raw)} "
               f"{r['bytes'] / med / 1e6:11.1f} {2 * (p - 1) / p * r['bytes'] / med / 1e6:11.1f}")
-    ddp = [run("ddp", n, args.repeat) for n in (1, p)]
-    print("\nMNIST CNN step (forward + backward + Adam), global batch 64")
+    ddp = [run("ddp", n, args.repeat, args.bucket_cap_mb) for n in (1, p)]
+    print(f"\nMNIST CNN step (forward + backward + Adam), global batch 64, buckets of {args.bucket_cap_mb:g} MB")
     for d in ddp:
         s, ns = d["sync_s"], d["no_sync_s"]
         print(f"{d['ranks']} rank(s) x batch {d['per_rank_batch']:>2}: step {fmt_time(float(np.median(s)))} "
