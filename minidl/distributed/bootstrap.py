@@ -51,14 +51,15 @@ def main(argv: list[str]) -> None:
     os.environ.update(rank_environment(os.environ))
     target = argv[0]
     sys.argv = list(argv)
+    # sys.path[0] is this file's folder (minidl/distributed): make it what `python -m pkg.train` or
+    # `python train.py` would have, before anything else is imported
+    sys.path[0] = os.getcwd() if module else os.path.dirname(os.path.abspath(target))
     try:
         from mpi4py import MPI  # noqa: F401  (MPI_Init: from here on, a failed rank stops the job)
 
         if module:
-            sys.path[0] = os.getcwd()  # as `python -m pkg.train` sets it
             runpy.run_module(target, run_name="__main__", alter_sys=True)
         else:
-            sys.path[0] = os.path.dirname(os.path.abspath(target))  # as `python train.py` sets it
             runpy.run_path(target, run_name="__main__")
     except SystemExit as e:
         if e.code is None or e.code == 0:
