@@ -10,7 +10,9 @@ and a ``_parallel`` twin that splits the units across threads with ``prange``. W
 costs ~100 us on a small busy machine, so only large inputs run the twin (``PARALLEL_MIN_SIZE``).
 Each override declares the inputs it handles with ``@fast_path(condition)`` (``fast_path.py``); anything
 else (other dtypes, unusual shapes) goes to the NumPy reference, which also raises the errors: the compiled
-loops do not check bounds, so the condition checks every shape before them.
+loops do not check bounds, so the condition checks every shape before them. The convolution and max-pool
+overrides say ``low_precision=True``: their float16/bfloat16 inputs run the float32 loop on float32 copies and
+the results are rounded back once; the other kernels give 16-bit inputs to the reference.
 
 Set ``NUMBA_THREADING_LAYER=workqueue`` on small shared machines: the default OpenMP layer
 spin-waits and gives 50x outliers there.
@@ -253,7 +255,7 @@ class NumbaBackend(NumpyBackend):
     @fast_path(lambda x, weight, bias, stride, padding, dilation, groups: (
         _direct_conv((x, weight, bias), weight.shape, stride, groups, max_out=8) and x.ndim == 4
         and x.shape[1] == weight.shape[1] * groups and _shaped((bias,), weight.shape[:1])
-        and _direct_out_positive(x.shape, weight.shape, padding, dilation)))
+        and _direct_out_positive(x.shape, weight.shape, padding, dilation)), low_precision=True)
     def conv2d_forward(self, x, weight, bias, stride, padding, dilation, groups):
         return self._direct_conv_forward(x, weight, bias, padding, dilation, groups)
 
@@ -270,7 +272,8 @@ class NumbaBackend(NumpyBackend):
 
     @fast_path(lambda gy, weight, x_shape, stride, padding, dilation, groups: (
         _direct_conv((gy, weight), weight.shape, stride, groups, max_out=32) and gy.ndim == 4
-        and gy.shape[1] == weight.shape[0] and x_shape[1] == weight.shape[1] * groups and min(x_shape[2:]) > 0))
+        and gy.shape[1] == weight.shape[0] and x_shape[1] == weight.shape[1] * groups and min(x_shape[2:]) > 0),
+        low_precision=True)
     def conv2d_backward_input(self, gy, weight, x_shape, stride, padding, dilation, groups):
         # dL/dx is a stride-1 convolution of gy, zero padded by the kernel's reach, with the kernel flipped in
         # space and its in/out channels swapped (within each group): the "full" correlation.
@@ -286,7 +289,8 @@ class NumbaBackend(NumpyBackend):
 
     @fast_path(lambda x, gy, weight_shape, stride, padding, dilation, groups: (
         _direct_conv((x, gy), weight_shape, stride, groups, max_out=32) and x.ndim == 4 and gy.ndim == 4
-        and x.shape[1] == weight_shape[1] * groups and gy.shape[:2] == (x.shape[0], weight_shape[0])))
+        and x.shape[1] == weight_shape[1] * groups and gy.shape[:2] == (x.shape[0], weight_shape[0])),
+        low_precision=True)
     def conv2d_backward_weight(self, x, gy, weight_shape, stride, padding, dilation, groups):
         xpad = _pad(x, padding)
         gw = np.empty(weight_shape, dtype=x.dtype)
@@ -297,7 +301,7 @@ class NumbaBackend(NumpyBackend):
 
     # ---- pooling: one pass over each plane, each window read once ----
     @fast_path(lambda x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False: (
-        x.dtype in FLOATS and x.ndim == 4))
+        x.dtype in FLOATS and x.ndim == 4), low_precision=True)
     def maxpool2d_forward(self, x, kernel_size, stride, padding, dilation=(1, 1), ceil_mode=False):
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
         N, C, H, W = x.shape
@@ -315,7 +319,8 @@ class NumbaBackend(NumpyBackend):
         return y, idx
 
     @fast_path(lambda gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1): (
-        gy.dtype in FLOATS and indices.shape == gy.shape and gy.ndim == 4 and gy.shape[:2] == tuple(x_shape[:2])))
+        gy.dtype in FLOATS and indices.shape == gy.shape and gy.ndim == 4 and gy.shape[:2] == tuple(x_shape[:2])),
+        low_precision=True)
     def maxpool2d_backward(self, gy, indices, x_shape, kernel_size, stride, padding, dilation=(1, 1)):
         N, C, H, W = x_shape
         gx = np.empty((N * C, H * W), dtype=gy.dtype)

@@ -132,3 +132,38 @@ def test_checkpoint_keeps_bfloat16(tmp_path):
     fresh = minidl.nn.Linear(4, 3).bfloat16()
     fresh.load_state_dict(loaded)
     np.testing.assert_array_equal(fresh.weight.float().detach().numpy(), layer.weight.float().detach().numpy())
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_numba_pool_and_conv_run_their_float32_loops_on_16_bit_inputs(dtype, monkeypatch):
+    """numba's compiled loops take float32/float64 only: 16-bit inputs are copied to float32, run through the
+    fast kernel (seen here by a spy) and rounded back once; results equal the NumPy reference's."""
+    from minidl.backends import get_backend, numba_backend
+
+    calls = []
+    real = numba_backend.pool_kernels.maxpool2x2_forward_planes
+    monkeypatch.setattr(numba_backend.pool_kernels, "maxpool2x2_forward_planes",
+                        lambda *a: calls.append(a[0].dtype) or real(*a))
+    nb, ref = get_backend("numba"), get_backend("numpy")
+    low = getattr(minidl, dtype)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32).astype(low)
+    y, idx = nb.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))
+    y_ref, idx_ref = ref.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))
+    assert calls == [np.float32] and y.dtype == low and idx.dtype == np.int64
+    np.testing.assert_array_equal(y.astype(np.float32), y_ref.astype(np.float32))  # a max is exact
+    np.testing.assert_array_equal(idx, idx_ref)
+    gy = rng.standard_normal(y.shape).astype(np.float32).astype(low)
+    gx = nb.maxpool2d_backward(gy, idx, x.shape, (2, 2), (2, 2), (0, 0))
+    assert gx.dtype == low
+    np.testing.assert_array_equal(gx.astype(np.float32), ref.maxpool2d_backward(gy, idx, x.shape, (2, 2), (2, 2),
+                                                                                (0, 0)).astype(np.float32))
+    g = rng.standard_normal((2, 4, 6, 6)).astype(np.float32).astype(low)
+    gw = nb.conv2d_backward_weight(x, g, (4, 3, 3, 3), (1, 1), (0, 0), (1, 1), 1)
+    exact = ref.conv2d_backward_weight(x.astype(np.float64), g.astype(np.float64), (4, 3, 3, 3), (1, 1), (0, 0),
+                                       (1, 1), 1)
+    assert gw.dtype == low
+    # summed in float32 and rounded once: within half a 16-bit step of the exact sum (the reference rounds each
+    # sample's product first, so it may be a step further)
+    half_step = 2.0 ** -8 if dtype == "bfloat16" else 2.0 ** -11
+    np.testing.assert_allclose(gw.astype(np.float64), exact, rtol=half_step * 1.01, atol=1e-6)
