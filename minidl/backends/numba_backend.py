@@ -35,6 +35,7 @@ from minidl.backends.numba_kernels import losses as loss_kernels
 from minidl.backends.numba_kernels import norm as norm_kernels
 from minidl.backends.numba_kernels import optim as optim_kernels
 from minidl.backends.numba_kernels import pool as pool_kernels
+from minidl.backends.numba_kernels import quantized as quantized_kernels
 from minidl.backends.numba_kernels import rnn as rnn_kernels
 from minidl.backends.numba_kernels import softmax as softmax_kernels
 from minidl.backends.numpy_backend import NumpyBackend
@@ -360,6 +361,17 @@ class NumbaBackend(NumpyBackend):
         _run(attention_kernels.softmax_backward_rows_inplace, attention_kernels.softmax_backward_rows_inplace_parallel,
              p.size, rows.shape[0], rows, p.reshape(-1, S), float(scale))
         return np.matmul(gp, k), np.matmul(np.swapaxes(gp, -1, -2), q), gv
+
+    # ---- int8 x int8 -> int32 products of the quantized layers (NumPy's integer matmul has no BLAS) ----
+    @fast_path(lambda a, a_zero_point, b: (a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[1]
+                                           and a.dtype in (np.uint8, np.int8) and b.dtype == np.int8))
+    def int8_matmul(self, a, a_zero_point, b):
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        out = np.empty((a.shape[0], b.shape[0]), dtype=np.int32)
+        zsum = (np.int32(a_zero_point) * b.astype(np.int32).sum(axis=1)).astype(np.int32)
+        _run(quantized_kernels.int8_matmul_rows, quantized_kernels.int8_matmul_rows_parallel,
+             a.size * b.shape[0] // MACS_PER_ELEMENT, a.shape[0], a, b, zsum, out)
+        return out
 
 
 def _rows_and_targets(x, target) -> bool:
