@@ -4,7 +4,8 @@ Every collective starts MPI's non-blocking version (``Iallreduce``, ``Ibcast``, 
 ``async_op`` it then waits (at most the group's timeout) and returns None; with ``async_op=True`` it
 returns a ``Work``: the tensors hold the result after ``work.wait()``. MPI has no average:
 ``ReduceOp.AVG`` sums, then divides by the world size. A group of the ``nccl`` backend hands every call to
-``minidl/distributed/nccl.py`` (GPU tensors, the current CUDA stream).
+``minidl/distributed/nccl.py`` (GPU tensors, the current CUDA stream). With ``MINIDL_DISTRIBUTED_DEBUG=1``
+each call first checks that every rank passes the same shape and dtype (``minidl/distributed/debug.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from minidl.distributed import nccl
+from minidl.distributed import debug, nccl
 from minidl.distributed.group import _group
 from minidl.distributed.work import ReduceOp, Work, _Group, mpi
 from minidl.tensor import Tensor
@@ -83,6 +84,14 @@ def _launch(g: _Group, what: str, async_op: bool, start: Callable[[], Any], fini
     return None
 
 
+def _debug_check(g: _Group, what: str, t: Tensor | None) -> None:
+    """MINIDL_DISTRIBUTED_DEBUG: every rank calls ``what`` with ``t`` of the same shape and dtype (debug.py)."""
+    if isinstance(t, Tensor):
+        debug.check_same(g, what, tuple(t.array.shape), t.array.dtype)
+    else:
+        debug.check_same(g, what)
+
+
 def _check_list(tensors: Sequence[Tensor], size: int, what: str, name: str) -> None:
     if len(tensors) != size:
         raise ValueError(f"{what}: {name} holds {len(tensors)} tensors; the world size is {size}")
@@ -91,6 +100,8 @@ def _check_list(tensors: Sequence[Tensor], size: int, what: str, name: str) -> N
 def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group: Any = None, async_op: bool = False) -> Work | None:
     """Combine ``tensor`` over all ranks with ``op``; every rank's ``tensor`` holds the result."""
     g = _group(group)
+    if g.debug:
+        _debug_check(g, "all_reduce", tensor)
     if g.backend == "nccl":
         return nccl.all_reduce(g, tensor, op, async_op)
     buf, done = _inout(tensor, "all_reduce")
@@ -107,6 +118,8 @@ def reduce(tensor: Tensor, dst: int = 0, op: ReduceOp = ReduceOp.SUM, group: Any
            async_op: bool = False) -> Work | None:
     """Combine ``tensor`` over all ranks into rank ``dst``'s ``tensor`` (the others keep theirs)."""
     g = _group(group)
+    if g.debug:
+        _debug_check(g, "reduce", tensor)
     if g.backend == "nccl":
         return nccl.reduce(g, tensor, dst, op, async_op)
     buf, done = _inout(tensor, "reduce")
@@ -125,6 +138,8 @@ def reduce(tensor: Tensor, dst: int = 0, op: ReduceOp = ReduceOp.SUM, group: Any
 def broadcast(tensor: Tensor, src: int = 0, group: Any = None, async_op: bool = False) -> Work | None:
     """Copy rank ``src``'s ``tensor`` into every rank's ``tensor``."""
     g = _group(group)
+    if g.debug:
+        _debug_check(g, "broadcast", tensor)
     if g.backend == "nccl":
         return nccl.broadcast(g, tensor, src, async_op)
     buf, done = _inout(tensor, "broadcast")
@@ -134,6 +149,8 @@ def broadcast(tensor: Tensor, src: int = 0, group: Any = None, async_op: bool = 
 def all_gather(tensor_list: list[Tensor], tensor: Tensor, group: Any = None, async_op: bool = False) -> Work | None:
     """Every rank's ``tensor`` into ``tensor_list[rank]`` on every rank."""
     g = _group(group)
+    if g.debug:
+        _debug_check(g, "all_gather", tensor)
     if g.backend == "nccl":
         return nccl.all_gather(g, tensor_list, tensor, async_op)
     _check_list(tensor_list, g.size, "all_gather", "tensor_list")
@@ -151,6 +168,8 @@ def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, group: A
                            async_op: bool = False) -> Work | None:
     """Every rank's ``input_tensor`` concatenated (or stacked) along dim 0 into ``output_tensor``."""
     g = _group(group)
+    if g.debug:
+        _debug_check(g, "all_gather_into_tensor", input_tensor)
     if g.backend == "nccl":
         return nccl.all_gather_into_tensor(g, output_tensor, input_tensor, async_op)
     send = np.ascontiguousarray(_array(input_tensor, "all_gather_into_tensor"))
@@ -165,6 +184,8 @@ def gather(tensor: Tensor, gather_list: list[Tensor] | None = None, dst: int = 0
            async_op: bool = False) -> Work | None:
     """Every rank's ``tensor`` into ``gather_list[rank]`` on rank ``dst`` (the others pass no list)."""
     g = _group(group)
+    if g.debug:
+        _debug_check(g, "gather", tensor)
     if g.backend == "nccl":
         raise NotImplementedError("gather: NCCL has no gather; with the nccl backend use all_gather or broadcast")
     send = np.ascontiguousarray(_array(tensor, "gather"))
@@ -188,6 +209,8 @@ def scatter(tensor: Tensor, scatter_list: list[Tensor] | None = None, src: int =
             async_op: bool = False) -> Work | None:
     """``scatter_list[rank]`` of rank ``src`` into every rank's ``tensor``."""
     g = _group(group)
+    if g.debug:
+        _debug_check(g, "scatter", tensor)
     if g.backend == "nccl":
         raise NotImplementedError("scatter: NCCL has no scatter; with the nccl backend use all_gather or broadcast")
     buf, done = _inout(tensor, "scatter")
@@ -206,6 +229,8 @@ def reduce_scatter(output: Tensor, input_list: list[Tensor], op: ReduceOp = Redu
                    async_op: bool = False) -> Work | None:
     """``input_list[r]`` combined over all ranks with ``op`` into rank r's ``output``."""
     g = _group(group)
+    if g.debug:
+        _debug_check(g, "reduce_scatter", output)
     if g.backend == "nccl":
         return nccl.reduce_scatter(g, output, input_list, op, async_op)
     _check_list(input_list, g.size, "reduce_scatter", "input_list")
@@ -220,6 +245,8 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp
                           async_op: bool = False) -> Work | None:
     """``input`` split along dim 0 into world-size parts; part r combined over all ranks into rank r's ``output``."""
     g = _group(group)
+    if g.debug:
+        _debug_check(g, "reduce_scatter_tensor", input)
     if g.backend == "nccl":
         return nccl.reduce_scatter_tensor(g, output, input, op, async_op)
     out, done = _inout(output, "reduce_scatter_tensor")
@@ -245,6 +272,8 @@ def _reduce_scatter_block(g: Any, send: np.ndarray, out: np.ndarray, done: Any, 
 def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Work | None:
     """Wait until every rank has reached this call."""
     g = _group(group)
+    if g.debug:
+        _debug_check(g, "barrier", None)
     if g.backend == "nccl":
         return nccl.barrier(g, async_op)
     return _launch(g, "barrier", async_op, g.comm.Ibarrier, lambda: None)

@@ -23,7 +23,7 @@ import importlib.util
 import os
 from typing import Any
 
-from minidl.distributed import nccl
+from minidl.distributed import debug, nccl
 from minidl.distributed.work import DistBackendError, ReduceOp, Work, _Group, _seconds, mpi, wait_for
 
 __all__ = ["Backend", "DistBackendError", "ReduceOp", "Work", "default_pg_timeout", "destroy_process_group",
@@ -101,6 +101,7 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
             group.comm.Free()
             raise ValueError(f"init_process_group: {source}={given} but mpiexec started this process with "
                              f"{what}={actual}")
+    group.debug = debug.enabled()
     if group.backend == "nccl":  # MPI carries NCCL's unique id (minidl/distributed/nccl.py)
         group.nccl = nccl.create(group, device_id)
     _default = group

@@ -69,6 +69,7 @@ class _Group:
     def __init__(self, comm: Any, backend: str, timeout: float) -> None:
         self.comm, self.backend, self.timeout = comm, backend, timeout
         self.nccl: Any = None  # the NcclCommunicator of the "nccl" backend
+        self.debug = False  # MINIDL_DISTRIBUTED_DEBUG: check shapes and dtypes first (distributed/debug.py)
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
 
 

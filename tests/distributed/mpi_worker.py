@@ -342,6 +342,60 @@ def check_fit_resume(outdir):
         np.testing.assert_allclose(t.array, final[name].array, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
+class CountingComm:
+    """Stands in for the group's communicator and records the non-blocking MPI calls made through it."""
+
+    def __init__(self, comm):
+        self.comm, self.calls = comm, []
+
+    def __getattr__(self, name):
+        if name.startswith("I"):
+            self.calls.append(name)
+        return getattr(self.comm, name)
+
+
+def expect_error(fn, *parts):
+    try:
+        fn()
+    except RuntimeError as e:
+        for part in parts:
+            assert part in str(e), (part, str(e))
+        return
+    raise AssertionError(f"no error; expected one naming {parts}")
+
+
+def check_debug(on):
+    """MINIDL_DISTRIBUTED_DEBUG: one Iallgather before each collective when on, none when off; ranks that
+    disagree on shape, dtype or collective all raise, naming both sides."""
+    r, n = dist.get_rank(), dist.get_world_size()
+    g = sys.modules["minidl.distributed.group"]._default
+    assert g.debug is on
+    g.comm = counting = CountingComm(g.comm)
+    t = minidl.full((2, 3), float(r + 1), dtype=minidl.float64)
+    dist.all_reduce(t)
+    close(t, np.full((2, 3), n * (n + 1) / 2), "all_reduce")
+    dist.broadcast(t, src=0)
+    dist.barrier()
+    assert counting.calls == (["Iallgather", "Iallreduce", "Iallgather", "Ibcast", "Iallgather", "Ibarrier"] if on
+                              else ["Iallreduce", "Ibcast", "Ibarrier"]), counting.calls
+    g.comm = counting.comm
+    if not on:
+        return
+    odd = minidl.zeros(3, dtype=minidl.float64)  # rank 0 passes (2, 3), the others (3,)
+    other = 1 if r == 0 else 0
+    expect_error(lambda: dist.all_reduce(t if r == 0 else odd), "all_reduce", f"this rank ({r})", f"rank {other}",
+                 "shape (2, 3) float64", "shape (3,) float64")
+    x = minidl.zeros(3, dtype=minidl.float32 if r == 1 else minidl.float64)  # rank 1 passes float32
+    other = 0 if r == 1 else 1
+    expect_error(lambda: dist.broadcast(x, src=0), "broadcast", f"rank {other}", "shape (3,) float32",
+                 "shape (3,) float64")
+    # rank 0 calls all_reduce, the others broadcast
+    expect_error(lambda: dist.all_reduce(odd) if r == 0 else dist.broadcast(odd), "all_reduce with shape (3,)",
+                 "broadcast with shape (3,)")
+    dist.all_reduce(odd)  # the group still works after the errors: no data collective was started
+    close(odd, np.zeros(3), "all_reduce after the debug errors")
+
+
 def check_collectives_on_cpu_backends():
     backends = [b for b in ("numpy", "numba") if b in available()]
     for b in backends:
@@ -353,7 +407,8 @@ def check_collectives_on_cpu_backends():
 CHECKS = {"collectives": check_collectives_on_cpu_backends,
           "ddp": lambda: check_ddp(False), "ddp_no_sync": lambda: check_ddp(True), "unused_error": check_unused_error,
           "find_unused": check_find_unused, "broadcast_buffers": check_broadcast_buffers,
-          "sync_bn": check_sync_batchnorm, "fit": lambda: check_fit(os.environ["WORKER_DIR"]),
+          "sync_bn": check_sync_batchnorm, "debug_on": lambda: check_debug(True),
+          "debug_off": lambda: check_debug(False), "fit": lambda: check_fit(os.environ["WORKER_DIR"]),
           "fit_resume": lambda: check_fit_resume(os.environ["WORKER_DIR"])}
 
 if __name__ == "__main__":

@@ -59,6 +59,15 @@ def test_nccl_backend_calls_match_cupys_signatures_on_the_current_stream(n):
     assert f"ok nccl on {n} ranks: 19 calls checked" in proc.stdout
 
 
+@pytest.mark.parametrize("n", [2, 3])
+def test_debug_mode_checks_shapes_and_dtypes_first_and_costs_nothing_when_off(n):
+    """MINIDL_DISTRIBUTED_DEBUG=1: a shape, dtype or collective that differs on one rank makes every rank
+    raise, naming the collective, its own shape/dtype and the other rank's; the group works afterwards.
+    The MPI calls are counted: one Iallgather before each collective when on, none when off."""
+    assert f"ok debug_on on {n} ranks" in run_ranks(n, "debug_on", MINIDL_DISTRIBUTED_DEBUG="1")
+    assert f"ok debug_off on {n} ranks" in run_ranks(n, "debug_off", MINIDL_DISTRIBUTED_DEBUG="0")
+
+
 def test_broadcast_buffers_sends_rank0_running_stats_before_forward():
     """A BatchNorm running_mean drifted on rank 1 is replaced by rank 0's before forward (and kept when
     broadcast_buffers=False)."""
