@@ -213,7 +213,7 @@ class NumbaBackend(NumpyBackend):
         B, H = c.shape
         gz, gc_prev = np.empty((B, 4 * H), c.dtype), np.empty((B, H), c.dtype)
         _run(rnn_kernels.lstm_backward_rows, rnn_kernels.lstm_backward_parallel, acts.size, B,
-             *(np.ascontiguousarray(np.broadcast_to(a, shape)) for a, shape in
+             *(_rows(a, shape) for a, shape in
                ((gh, (B, H)), (gc, (B, H)), (acts, (B, 4 * H)), (c_prev, (B, H)), (c, (B, H)))), gz, gc_prev)
         return gz, gc_prev
 
@@ -251,10 +251,10 @@ class NumbaBackend(NumpyBackend):
 
     # Stride-1 convolutions with few channels (the CNNs of the workloads) go direct, without an im2col matrix:
     # a matrix product with a dimension below ~32 runs far below BLAS's peak. The rest keep im2col + BLAS.
-    # The thresholds are measured (docs/benchmarks.md): the forward's reference (im2col + one product) is cheaper
-    # than the backward ones (product + col2im, product + sum), so it goes direct only for very few channels.
+    # The thresholds are measured (docs/benchmarks.md, "Where W3's and W2's step time goes"): up to 32 output
+    # channels per group the direct kernels beat im2col + BLAS forward and backward; at 64 BLAS wins.
     @fast_path(lambda x, weight, bias, stride, padding, dilation, groups: (
-        _direct_conv((x, weight, bias), weight.shape, stride, groups, max_out=8) and x.ndim == 4
+        _direct_conv((x, weight, bias), weight.shape, stride, groups, max_out=32) and x.ndim == 4
         and x.shape[1] == weight.shape[1] * groups and _shaped((bias,), weight.shape[:1])
         and _direct_out_positive(x.shape, weight.shape, padding, dilation)), low_precision=True)
     def conv2d_forward(self, x, weight, bias, stride, padding, dilation, groups):
@@ -391,6 +391,14 @@ def _direct_conv(arrays, weight_shape, stride, groups, max_out) -> bool:
     (<= max_out) output channels per group, which BLAS runs far below its peak."""
     O, K = weight_shape[0] // groups, weight_shape[1] * weight_shape[2] * weight_shape[3]
     return stride == (1, 1) and _same_float(*arrays) and K >= 16 and O <= max_out
+
+
+def _rows(a, shape):
+    """a as a C-contiguous array of ``shape``, broadcast if it is smaller (no call at all when it already is one:
+    the LSTM's backward calls this 5 times per time step)."""
+    if a.shape == shape and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(np.broadcast_to(a, shape))
 
 
 def _pad(x, padding):
