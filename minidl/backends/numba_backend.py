@@ -28,6 +28,7 @@ import numba
 import numpy as np
 
 from minidl.backends.fast_path import fast_path
+from minidl.backends.numba_kernels import activation as activation_kernels
 from minidl.backends.numba_kernels import attention as attention_kernels
 from minidl.backends.numba_kernels import conv as conv_kernels
 from minidl.backends.numba_kernels import indexing as indexing_kernels
@@ -74,6 +75,29 @@ class NumbaBackend(NumpyBackend):
     name = "numba"
 
     # ---- softmax family: one fused pass per row instead of four numpy passes ----
+    # ---- special functions: erf and GELU, one pass each (numba_kernels/activation.py) ----
+    @fast_path(lambda x: x.dtype in FLOATS)
+    def erf(self, x):
+        out = np.empty(x.shape, dtype=x.dtype)
+        _run(activation_kernels.erf, activation_kernels.erf_parallel, x.size, x.size, _flat(x, x.dtype),
+             out.reshape(-1))
+        return out
+
+    @fast_path(lambda x, approximate: x.dtype in FLOATS and approximate in ("none", "tanh"))
+    def gelu_forward(self, x, approximate):
+        y = np.empty(x.shape, dtype=x.dtype)
+        _run(activation_kernels.gelu_forward, activation_kernels.gelu_forward_parallel, x.size, x.size,
+             _flat(x, x.dtype), y.reshape(-1), approximate == "tanh")
+        return y
+
+    @fast_path(lambda gy, x, approximate: (_same_float(gy, x) and gy.shape == x.shape
+                                           and approximate in ("none", "tanh")))
+    def gelu_backward(self, gy, x, approximate):
+        gx = np.empty(x.shape, dtype=x.dtype)
+        _run(activation_kernels.gelu_backward, activation_kernels.gelu_backward_parallel, x.size, x.size,
+             _flat(gy, x.dtype), _flat(x, x.dtype), gx.reshape(-1), approximate == "tanh")
+        return gx
+
     @fast_path(_last_axis)
     def softmax(self, x, axis):
         rows = x.reshape(-1, x.shape[-1])
@@ -196,6 +220,23 @@ class NumbaBackend(NumpyBackend):
              _flat(grad, param.dtype), exp_avg.reshape(-1), exp_avg_sq.reshape(-1), _flat_state(max_exp_avg_sq, param),
              np.array([lr / (1 - beta1**step), beta1, 1 - beta1, beta2, 1 - beta2, eps, 1 / (1 - beta2**step) ** 0.5,
                        -1 if maximize else 1, l2, decay], dtype=param.dtype), max_exp_avg_sq is not None)
+
+    @fast_path(lambda params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step, decoupled,
+               max_exp_avg_sqs=None, maximize=False: (
+                   len({p.dtype for p in params}) == 1 and all(_in_place_ok(*arrays) for arrays in zip(
+                       params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs or [None] * len(params), strict=True))))
+    def foreach_adam_update(self, params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step,
+                            decoupled, max_exp_avg_sqs=None, maximize=False):
+        """The scalars are worked out once for the list; each tensor is one call of the fused loop."""
+        dtype = params[0].dtype
+        decay, l2 = (1 - lr * weight_decay, 0) if decoupled else (1, weight_decay)
+        coef = np.array([lr / (1 - beta1**step), beta1, 1 - beta1, beta2, 1 - beta2, eps, 1 / (1 - beta2**step) ** 0.5,
+                         -1 if maximize else 1, l2, decay], dtype=dtype)
+        for i, param in enumerate(params):
+            vmax = None if max_exp_avg_sqs is None else max_exp_avg_sqs[i]
+            _run(optim_kernels.adam, optim_kernels.adam_parallel, param.size, param.size, param.reshape(-1),
+                 _flat(grads[i], dtype), exp_avgs[i].reshape(-1), exp_avg_sqs[i].reshape(-1), _flat_state(vmax, param),
+                 coef, vmax is not None)
 
     # ---- recurrent cells: gates, activations and state update fused per batch row ----
     @fast_path(lambda z, c_prev: (_same_float(z, c_prev) and c_prev.ndim == 2
