@@ -68,3 +68,7 @@ from minidl import profiler  # noqa: E402  (torch.profiler; swaps nothing in unt
 from minidl import amp  # noqa: E402  (torch.amp: autocast and GradScaler, over the ops)
 from minidl.amp import autocast  # noqa: E402  (torch.autocast)
 from minidl.autograd import is_autocast_enabled  # noqa: E402
+from minidl import ao, quantization  # noqa: E402  (torch.ao and torch.quantization: int8 layers and workflow)
+from minidl.quantization import (  # noqa: E402  (torch.qint8, torch.quantize_per_tensor, torch.dequantize, ...)
+    dequantize, qint8, qint32, quantize_per_channel, quantize_per_tensor, quint8,
+)
