@@ -143,6 +143,44 @@ def check_ddp(accumulate):
     assert np.abs(a.array - make_model(100)[-1].bias.array).max() > 1e-3  # training moved the parameters
 
 
+def check_ddp_adam(dtype, rtol, atol):
+    """DDP with Adam over an uneven split where n does not divide B (10 rows: 5/5 on 2 ranks, 3/3/4 on 3)
+    equals one process with the whole batch after 20 steps. Each rank's loss is its squared-error sum
+    times n/B, so DDP's average over the ranks is the whole batch's mean loss."""
+    r, n = dist.get_rank(), dist.get_world_size()
+    B, steps = 10, 20
+    g = np.random.default_rng(2)
+    X, Y = g.normal(size=(steps, B, 4)).astype(dtype), g.normal(size=(steps, B, 1)).astype(dtype)
+
+    def model(seed):
+        return make_model(seed).to(minidl.float32) if dtype == np.float32 else make_model(seed)
+
+    ref = model(100)
+    ddp = DDP(model(100 + r), bucket_cap_mb=100 / 2**20)  # ~100-byte buckets: several all-reduces
+    assert ref[0].weight.array.dtype == dtype
+    assert len(ddp._buckets) > 1, len(ddp._buckets)
+    opt_ref = minidl.optim.Adam(ref.parameters(), lr=0.01)
+    opt = minidl.optim.Adam(ddp.parameters(), lr=0.01)
+    lo, hi = r * B // n, (r + 1) * B // n
+    for s in range(steps):
+        opt_ref.zero_grad()
+        ((ref(minidl.tensor(X[s])) - minidl.tensor(Y[s])) ** 2).mean().backward()
+        opt_ref.step()
+        opt.zero_grad()
+        ((ddp(minidl.tensor(X[s, lo:hi])) - minidl.tensor(Y[s, lo:hi])) ** 2).sum().mul(n / B).backward()
+        opt.step()
+    worst = 0.0
+    for (name, a), (_, b) in zip(ref.named_parameters(), ddp.module.named_parameters()):
+        assert b.array.dtype == dtype
+        np.testing.assert_allclose(b.array, a.array, rtol=rtol, atol=atol, err_msg=f"{name} after {steps} steps")
+        worst = max(worst, float(np.abs(b.array.astype(np.float64) - a.array).max()))
+    moved = np.abs(ref[-1].weight.array - model(100)[-1].weight.array).max()
+    assert moved > 0.05, moved  # 20 Adam steps of lr 0.01 moved the parameters
+    if r == 0:
+        print(f"adam {np.dtype(dtype).name}: largest |DDP - one process| = {worst:.2e} (parameters moved "
+              f"up to {moved:.2f})", flush=True)
+
+
 class OneIdle(nn.Module):
     def __init__(self):
         super().__init__()
@@ -405,7 +443,10 @@ def check_collectives_on_cpu_backends():
 
 
 CHECKS = {"collectives": check_collectives_on_cpu_backends,
-          "ddp": lambda: check_ddp(False), "ddp_no_sync": lambda: check_ddp(True), "unused_error": check_unused_error,
+          "ddp": lambda: check_ddp(False),
+          "ddp_adam64": lambda: check_ddp_adam(np.float64, 1e-10, 1e-12),
+          "ddp_adam32": lambda: check_ddp_adam(np.float32, 1e-5, 1e-6),
+          "ddp_no_sync": lambda: check_ddp(True), "unused_error": check_unused_error,
           "find_unused": check_find_unused, "broadcast_buffers": check_broadcast_buffers,
           "sync_bn": check_sync_batchnorm, "debug_on": lambda: check_debug(True),
           "debug_off": lambda: check_debug(False), "fit": lambda: check_fit(os.environ["WORKER_DIR"]),
