@@ -30,14 +30,14 @@ def adam_init_state(group: dict[str, Any], p: Tensor, state: dict[str, Any]) -> 
 def adam_step_foreach(optimizer: Any, group: dict[str, Any], decoupled: bool) -> None:
     """Adam/AdamW on every parameter of ``group`` that has a gradient, one kernel call per (backend, dtype,
     step, AMSGrad) bucket; ``optimizer.state`` is updated as the per-parameter loop would."""
-    buckets: dict[tuple[Any, Any, int, bool], list[tuple[Tensor, Any, dict[str, Any]]]] = {}
-    for p in group["params"]:
-        if p.grad is None:
-            continue
-        grad = p.grad.array
-        if grad.shape != p.array.shape:
-            raise ValueError(f"{type(optimizer).__name__}.step: a gradient has shape {grad.shape} but its "
+    params = [p for p in group["params"] if p.grad is not None]
+    for p in params:  # checked before any state changes
+        if p.grad.shape != p.shape:
+            raise ValueError(f"{type(optimizer).__name__}.step: a gradient has shape {p.grad.array.shape} but its "
                              f"parameter has shape {p.array.shape}")
+    buckets: dict[tuple[Any, Any, int, bool], list[tuple[Tensor, Any, dict[str, Any]]]] = {}
+    for p in params:
+        grad = p.grad.array
         state = optimizer.state.setdefault(p, {})
         if not state:
             adam_init_state(group, p, state)

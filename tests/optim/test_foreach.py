@@ -81,3 +81,15 @@ def test_a_wrong_gradient_shape_is_named():
     p.grad = minidl.zeros(3, 2)
     with pytest.raises(ValueError, match=r"AdamW.step: a gradient has shape \(3, 2\) but its parameter has shape"):
         optim.AdamW([p]).step()
+
+
+def test_a_wrong_gradient_shape_changes_nothing():
+    """The shapes are checked before any state moves: the parameter with a good gradient keeps its value and
+    its step count."""
+    good, bad = minidl.ones(3, requires_grad=True), minidl.zeros(2, 3, requires_grad=True)
+    opt = optim.AdamW([good, bad])
+    good.grad, bad.grad = minidl.ones(3), minidl.ones(3, 2)
+    with pytest.raises(ValueError, match="gradient has shape"):
+        opt.step()
+    assert opt.state.get(good, {}).get("step", 0) == 0
+    np.testing.assert_array_equal(good.array, np.ones(3, dtype=np.float32))
