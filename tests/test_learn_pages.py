@@ -24,7 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = ["autograd.md", "sequence-models.md", "convolution.md", "optimizers.md", "autograd-from-scratch.md",
-         "debugging.md", "backends.md"]
+         "debugging.md", "backends.md", "learn/making-models-smaller.md"]
 
 BLOCK = re.compile(r"(?:^<!-- (?P<kind>norun|excerpt):\s*(?P<arg>.*?)\s*-->\n)?^```python\n(?P<code>.*?)^```\s*$",
                    re.M | re.S)
