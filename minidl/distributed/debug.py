@@ -9,8 +9,9 @@ rank::
 
 Each rank then compares all records with its own, so **every** rank raises the same ``RuntimeError``
 naming the collective, its own shape and dtype and those of the first rank that differs. The check costs
-one small collective and a comparison (measured: an 8-byte all-reduce on 2 ranks 5.5 us -> 20 us): it is for finding a bug, not for production. When the variable is unset (or ``0``) the group
-never calls this module: the only cost is reading one attribute per collective.
+one small collective and a comparison (measured: an 8-byte all-reduce on 2 ranks, 5.5 us -> 20 us): it
+is for finding a bug, not for production. When the variable is unset (or ``0``) the group never calls
+this module: the only cost is reading one attribute per collective.
 
 The variable is read once, by ``init_process_group``; the record always travels over MPI, so the check
 works for the ``nccl`` backend as well.
