@@ -20,11 +20,13 @@ from __future__ import annotations
 import ctypes
 import gc
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from minidl.backends import BackendUnavailableError, available, get_backend
+from minidl.testing.kernel_cases import bench_case
 
 from .kernel_cases import CASES, SIZES
 
@@ -51,6 +53,17 @@ def peak_above_baseline(fn) -> float:
     return _status_mib("VmHWM") - start
 
 
+def _call_case(call, backend, *args):
+    return call(backend, list(args))
+
+
+def _kernel_fn(backend, kernel: str, size: str):
+    """The backend's kernel, or for a kernel that takes lists (``foreach_*``) the table row's ``call``, which
+    regroups the row's flat arguments."""
+    call = bench_case(kernel, size).call
+    return getattr(backend, kernel) if call is None else partial(_call_case, call, backend)
+
+
 def _prepare(bench, kernel: str, backend: str, size: str) -> None:
     """The setup of the kernel benchmarks: backend, inputs, FLOP count, and a warm-up call."""
     try:
@@ -59,7 +72,7 @@ def _prepare(bench, kernel: str, backend: str, size: str) -> None:
         raise NotImplementedError(str(e)) from e
     rng = np.random.default_rng(0)
     bench.args, bench.kwargs, bench.flops = CASES[kernel](size, rng, np.float32, bench.backend.xp)
-    bench.fn = getattr(bench.backend, kernel)
+    bench.fn = _kernel_fn(bench.backend, kernel, size)
     bench.fn(*bench.args, **bench.kwargs)  # warm-up: JIT compilation is reported separately
     bench.backend.synchronize()
 
@@ -144,4 +157,4 @@ class JitCompile:
         self.args, self.kwargs, _ = CASES[kernel]("small", np.random.default_rng(0), np.float32, np)
 
     def time_first_call(self, kernel: str) -> None:
-        getattr(self.backend, kernel)(*self.args, **self.kwargs)
+        _kernel_fn(self.backend, kernel, "small")(*self.args, **self.kwargs)

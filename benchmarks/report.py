@@ -112,13 +112,13 @@ def backend_facts() -> tuple[dict[str, str], dict[str, set[str]]]:
 
 # ---------------------------------------------------------------- formatting and drawing
 
-def time_unit(seconds: float) -> tuple[str, float]:
+def unit_of_time(seconds: float) -> tuple[str, float]:
     """The unit a chart or cell of times up to ``seconds`` reads best in: (name, seconds per unit)."""
     return ("s", 1.0) if seconds >= 1 else ("ms", 1e-3) if seconds >= 1e-3 else ("us", 1e-6)
 
 
 def fmt_time(seconds: float) -> str:
-    name, scale = time_unit(seconds)
+    name, scale = unit_of_time(seconds)
     return f"{seconds / scale:.3g} {name}"
 
 
@@ -140,7 +140,7 @@ def bar_chart(title: str, groups: list[str], series: list[str], values: dict[tup
     """
     series = [s for s in series if any((g, s) in values for g in groups)]
     top = max(values.values(), default=0)
-    axis, scale = time_unit(top) if unit == "s" else (unit, 1.0)
+    axis, scale = unit_of_time(top) if unit == "s" else (unit, 1.0)
     bar_w, gap, height, left, bottom = 16, 18, 180, 56, 70
     width = left + len(groups) * (len(series) * bar_w + gap) + 10
     peak = top / scale * 1.1 or 1
