@@ -61,6 +61,16 @@ class _BatchNorm(Module):
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
 
+    def _momentum_factor(self) -> float:
+        """The weight of this batch in the running statistics; in training, counts the batch first
+        (``momentum=None``: a cumulative moving average, 1 / batches seen)."""
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.array += 1
+            if self.momentum is None:
+                factor = 1.0 / int(self.num_batches_tracked.item())
+        return factor
+
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
             self.running_mean.array[...] = 0
@@ -79,11 +89,7 @@ class _BatchNorm(Module):
             raise shape_error(type(self).__name__, x.shape, expected=f"a {dims} input")
         if x.shape[1] != self.num_features:
             raise shape_error(type(self).__name__, x.shape, expected=f"{self.num_features} channels on axis 1")
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.array += 1
-            if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / int(self.num_batches_tracked.item())
+        factor = self._momentum_factor()
         # batch statistics in training, and in eval when no running statistics are kept
         use_batch = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats

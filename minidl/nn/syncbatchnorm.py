@@ -29,11 +29,11 @@ from __future__ import annotations
 from typing import Any
 
 from minidl import distributed as dist
-from minidl.autograd import Function, is_grad_enabled, no_grad
+from minidl.autograd import Function, is_grad_enabled
 from minidl.errors import shape_error
 from minidl.nn.module import Module
 from minidl.nn.normalization import _BatchNorm
-from minidl.ops.norm import batch_norm
+from minidl.ops.norm import batch_norm, update_running_stats
 from minidl.tensor import Tensor
 
 __all__ = ["SyncBatchNorm", "SyncBatchNormFunction"]
@@ -127,11 +127,7 @@ class SyncBatchNorm(_BatchNorm):
             raise shape_error("SyncBatchNorm", x.shape, expected="an input (N, C) or (N, C, *)")
         if x.shape[1] != self.num_features:
             raise shape_error("SyncBatchNorm", x.shape, expected=f"{self.num_features} channels on axis 1")
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.array += 1
-            if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / int(self.num_batches_tracked.item())
+        factor = self._momentum_factor()
         use_batch = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
         running_mean, running_var = (self.running_mean, self.running_var) if track else (None, None)
@@ -146,11 +142,7 @@ class SyncBatchNorm(_BatchNorm):
                 raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel over all ranks when "
                                  f"training, got {N}")
             mean, _, var = fn.saved_tensors
-            with no_grad():  # in place, as BatchNorm: the buffers keep their identity and dtype
-                running_mean.array *= 1 - factor
-                running_mean.array += factor * mean
-                running_var.array *= 1 - factor
-                running_var.array += (factor * N / (N - 1)) * var
+            update_running_stats(running_mean, running_var, mean, var, factor, N)
         return y
 
     @classmethod
