@@ -179,21 +179,15 @@ def _training_step(model, opt, cross_entropy, kind: str, x: np.ndarray, y: np.nd
 
 
 def run_rounds(args: argparse.Namespace) -> dict[str, list[dict]]:
-    """Every framework once per round, each in a fresh process; round r rotates the order by r."""
-    reports: dict[str, list[dict]] = {f: [] for f in args.frameworks}
-    running = list(args.frameworks)
-    for r in range(args.rounds):
-        for f in running[r % len(running):] + running[: r % len(running)]:
-            python = args.peers_python if f in PEERS else sys.executable
-            report = run_isolated(f, args.workloads, args.threads, args.warmup, args.steps, python=python)
-            report.update(round=r, load_after=os.getloadavg()[0])
-            reports[f].append(report)
-            status = report.get("error") or f"{report['process_s']:.1f} s"
-            print(f"round {r + 1}/{args.rounds} {f:7s} {status}  (load {report['load_after']:.2f})", file=sys.stderr)
-        running = [f for f in running if "error" not in reports[f][0]]  # not installed: drop it
-        if not running:
-            break
-    return reports
+    """``compare_torch.run_rounds`` (a fresh process per framework and round, order rotated), with DeZero and
+    Chainer started under ``--peers-python``."""
+    from benchmarks.compare_torch import run_rounds as rotated_rounds
+
+    def run_one(f: str) -> dict:
+        python = args.peers_python if f in PEERS else sys.executable
+        return run_isolated(f, args.workloads, args.threads, args.warmup, args.steps, python=python)
+
+    return rotated_rounds(args.frameworks, args, run_one)
 
 
 def speedup(peer: dict | None, mine: dict | None) -> dict | None:

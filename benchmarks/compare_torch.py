@@ -35,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,17 +56,23 @@ def measure_ms(step, number: int) -> float:
     return (time.perf_counter() - t0) / number * 1e3
 
 
-def run_rounds(frameworks: list[str], args: argparse.Namespace) -> dict[str, list[dict]]:
-    """Every framework once per round, each in a fresh process; round r rotates the order by r."""
+def run_rounds(frameworks: list[str], args: argparse.Namespace,
+               run_one: Callable[[str], dict] | None = None) -> dict[str, list[dict]]:
+    """Every framework once per round, each in a fresh process; round r rotates the order by r.
+    ``run_one(framework)`` starts that process and returns its report (``compare_peers.py`` passes its own,
+    which starts DeZero and Chainer under their interpreter)."""
+    if run_one is None:
+        def run_one(f: str) -> dict:
+            return run_isolated(f, args.workloads, args.threads, args.warmup, args.steps, args.ovh_calls)
     reports: dict[str, list[dict]] = {f: [] for f in frameworks}
     running = list(frameworks)
     for r in range(args.rounds):
         for f in running[r % len(running):] + running[: r % len(running)]:
-            report = run_isolated(f, args.workloads, args.threads, args.warmup, args.steps, args.ovh_calls)
+            report = run_one(f)
             report.update(round=r, load_after=os.getloadavg()[0])
             reports[f].append(report)
             status = report.get("error") or f"{report['process_s']:.1f} s"
-            print(f"round {r + 1}/{args.rounds} {f:6s} {status}  (load {report['load_after']:.2f})", file=sys.stderr)
+            print(f"round {r + 1}/{args.rounds} {f:7s} {status}  (load {report['load_after']:.2f})", file=sys.stderr)
         running = [f for f in running if "error" not in reports[f][0]]  # not installed: drop it
         if not running:
             break
