@@ -198,3 +198,18 @@ def test_pinned_checksums_are_those_of_the_design():
         "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
     }
     assert set(mnist_module.FASHION_MNIST_MD5) == set(mnist_module.FILES)
+
+
+def test_write_idx_replaces_a_link_instead_of_writing_through_it(tmp_path):
+    """The test suite links the user's real data files into its own cache; a test that wrote a small data set
+    there through write_idx once overwrote the user's MNIST (60,000 images became 6)."""
+    user_file = tmp_path / "user" / "train-images-idx3-ubyte"
+    write_idx(user_file, np.arange(8, dtype=np.uint8).reshape(2, 2, 2))
+    before = user_file.read_bytes()
+    link = tmp_path / "session" / "train-images-idx3-ubyte"
+    link.parent.mkdir()
+    link.symlink_to(user_file)
+    write_idx(link, np.zeros((1, 2, 2), dtype=np.uint8))
+    assert user_file.read_bytes() == before
+    assert not link.is_symlink()
+    np.testing.assert_array_equal(read_idx(link), np.zeros((1, 2, 2), dtype=np.uint8))

@@ -119,8 +119,10 @@ def test_download_fetches_through_the_checksummed_cache(tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
-def test_default_root_is_the_shared_cache(own_data_cache, monkeypatch):
-    checksums, expected = write_mnist(own_data_cache / "mnist", seed=7)
+def test_default_root_is_the_shared_cache(tmp_path, monkeypatch):
+    # a cache of its own: the session's (own_data_cache) holds links to the user's real MNIST (user_mnist)
+    monkeypatch.setenv("MINIDL_DATA", str(tmp_path / "cache"))
+    checksums, expected = write_mnist(tmp_path / "cache" / "mnist", seed=7)
     monkeypatch.setattr(mnist, "MNIST_MD5", checksums)
     np.testing.assert_array_equal(datasets.MNIST(train=False).targets.array, expected["test"][1])
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minidl.data.cache import DataFormatError
+from minidl.data.cache import DataFormatError, atomic_write_bytes
 
 __all__ = ["idx_bytes", "parse_idx", "read_idx", "write_idx"]
 
@@ -87,8 +87,12 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None = None) -> None:
-    """Write ``array`` as an IDX file; gzipped when ``compress`` is True (default: when the name ends in .gz)."""
+    """Write ``array`` as an IDX file; gzipped when ``compress`` is True (default: when the name ends in .gz).
+
+    Written to a temporary file renamed over ``path`` (``atomic_write_bytes``): a reader never sees half a file,
+    and a symbolic link at ``path`` is replaced, never written through (the test suite links the user's real
+    data sets into its own cache; writing through a link overwrote the user's MNIST)."""
     data = idx_bytes(array)
     if compress if compress is not None else str(path).endswith(".gz"):
         data = gzip.compress(data, mtime=0)
-    Path(path).write_bytes(data)
+    atomic_write_bytes(path, data)
