@@ -104,6 +104,9 @@ def wait_for(request: Any, timeout: float | None, what: str, group: _Group | Non
                 f"so this process calls MPI_Abort at exit (mpiexec then stops every rank)")
 
 
+ABORT_GRACE_S = 0.5  # seconds between flushing this rank's output and MPI_Abort
+
+
 def _abort_at_exit() -> None:
     """After a timeout ``MPI_Finalize`` would wait forever for the pending collective: abort instead."""
     global _abort_registered
@@ -113,6 +116,9 @@ def _abort_at_exit() -> None:
         def abort() -> None:
             sys.stdout.flush()
             sys.stderr.flush()
+            # mpiexec forwards each rank's output through its proxy; Abort kills the job at once, and the end of
+            # the traceback (the DistBackendError line) was lost in 1 of ~4 loaded CI runs: give it a moment
+            time.sleep(ABORT_GRACE_S)
             mpi().COMM_WORLD.Abort(1)
 
         atexit.register(abort)

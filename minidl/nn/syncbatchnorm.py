@@ -33,7 +33,7 @@ from minidl.autograd import Function, is_grad_enabled
 from minidl.errors import shape_error
 from minidl.nn.module import Module
 from minidl.nn.normalization import _BatchNorm
-from minidl.ops.norm import batch_norm, update_running_stats
+from minidl.ops.norm import _update_running_stats, batch_norm
 from minidl.tensor import Tensor
 
 __all__ = ["SyncBatchNorm", "SyncBatchNormFunction"]
@@ -142,7 +142,7 @@ class SyncBatchNorm(_BatchNorm):
                 raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel over all ranks when "
                                  f"training, got {N}")
             mean, _, var = fn.saved_tensors
-            update_running_stats(running_mean, running_var, mean, var, factor, N)
+            _update_running_stats(running_mean, running_var, mean, var, factor, N)
         return y
 
     @classmethod

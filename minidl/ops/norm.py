@@ -151,7 +151,7 @@ def _affine(op: str, t: Tensor | None, shape: tuple[int, ...], name: str) -> Non
         raise shape_error(op, t.shape, expected=f"{name} of shape {shape}")
 
 
-def update_running_stats(running_mean: Tensor, running_var: Tensor, mean: Any, var: Any, momentum: float,
+def _update_running_stats(running_mean: Tensor, running_var: Tensor, mean: Any, var: Any, momentum: float,
                          count: int) -> None:
     """``running = (1 - momentum) * running + momentum * batch``, in place (the buffers keep their identity and
     dtype, as PyTorch's), with the batch variance ``var`` (biased, over ``count`` values) made unbiased."""
@@ -185,7 +185,7 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
         y = fn(x, *(t for t in (weight, bias) if t is not None))
         if training and running_mean is not None and running_var is not None:
             mean, _, var = fn.saved_tensors
-            update_running_stats(running_mean, running_var, mean, var, momentum, m)
+            _update_running_stats(running_mean, running_var, mean, var, momentum, m)
         return y
     shape = (1, C) + (1,) * (x.ndim - 2)
     scale = (running_var + eps) ** -0.5
